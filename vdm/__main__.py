@@ -1,0 +1,38 @@
+"""``python -m vdm <stage> ...`` / ``vdm <stage> ...``: one entry point per pipeline stage.
+
+Each stage lives in its own module and exposes ``main(argv) -> int``; they are imported lazily so
+that ``vdm --help`` is instant and a stage's heavy imports are paid only by that stage.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+STAGES: dict[str, tuple[str, str]] = {
+    "shard": ("vdm.data.cli", "write webdataset shards of a video source"),
+    "train": ("vdm.launch", "train (locally or through submitit/SLURM), resuming automatically"),
+    "sample": ("vdm.sampling.cli", "sample videos from an exported checkpoint"),
+    "evaluate": ("vdm.metrics.cli", "FVD of a sample set against real clips"),
+    "report": ("vdm.report.cli", "tables and plots from metrics"),
+    "sizes": ("vdm.model.cli", "parameter counts of the named U-Net sizes"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: vdm <stage> [options]\n\nstages:")
+        for name, (_, doc) in STAGES.items():
+            print(f"  {name:<10} {doc}")
+        return 0 if argv else 2
+    stage, rest = argv[0], argv[1:]
+    if stage not in STAGES:
+        print(f"vdm: unknown stage {stage!r} (stages: {', '.join(STAGES)})", file=sys.stderr)
+        return 2
+    module = importlib.import_module(STAGES[stage][0])
+    return int(module.main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
