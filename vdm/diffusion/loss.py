@@ -58,7 +58,8 @@ def diffusion_loss(
         target = x
     else:
         raise ValueError(f"unknown prediction {prediction!r}")
-    se = (out.float() - target.float()).pow(2)  # [B, C, T, H, W]
+    dtype = torch.promote_types(torch.promote_types(out.dtype, target.dtype), torch.float32)  # bf16 → fp32
+    se = (out.to(dtype) - target.to(dtype)).pow(2)  # [B, C, T, H, W]
     if frame_weight is None:
         return se.flatten(1).mean(1)
     if x.ndim != 5:

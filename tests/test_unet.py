@@ -1,0 +1,162 @@
+"""Factorized space-time U-Net (paper §2, §3): shapes, temporal masking, relative positions, conditioning."""
+
+import pytest
+import torch
+
+from vdm.diffusion import CosineSchedule, diffusion_loss
+from vdm.model import UNet3D, count_parameters, named_size
+from vdm.model.layers import RelativePositionEmbedding, temporal_allowed
+
+
+def _randomised(net: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Re-initialise zero-initialised layers so every path carries signal (tests only)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.abs().sum() == 0:
+                p.copy_(torch.randn(p.shape, generator=g) * 0.05)
+    return net.eval()
+
+
+@pytest.fixture(scope="module")
+def tiny_net():
+    torch.manual_seed(0)
+    return _randomised(UNet3D(named_size("tiny", num_classes=5, text_dim=12)))
+
+
+def test_output_shapes(tiny_net):
+    z = torch.randn(2, 1, 6, 16, 16)
+    lam = torch.tensor([-3.0, 5.0])
+    assert tiny_net(z, lam).shape == z.shape
+    img = torch.randn(2, 1, 16, 16)
+    assert tiny_net(img, lam).shape == img.shape  # an image batch is a 1-frame video
+
+
+def test_temporal_allowed_mask():
+    is_image = torch.tensor([[False, False, True, True]])
+    allowed = temporal_allowed(is_image)[0]
+    expected = torch.tensor(
+        [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=torch.bool
+    )
+    assert torch.equal(allowed, expected)
+
+
+@torch.no_grad()
+def test_image_frames_are_independent(tiny_net):
+    """Joint training (paper §3): perturbing one appended image frame changes no other frame's output;
+    perturbing a video frame changes other video frames' outputs but no image frame's."""
+    g = torch.Generator().manual_seed(1)
+    T_video, K = 4, 3
+    z = torch.randn(1, 1, T_video + K, 16, 16, generator=g)
+    lam = torch.tensor([1.0])
+    is_image = torch.tensor([[False] * T_video + [True] * K])
+    base = tiny_net(z, lam, is_image=is_image)
+
+    def changed(out):  # per-frame max abs change, [T]
+        return (out - base).abs().amax(dim=(0, 1, 3, 4))
+
+    z_img = z.clone()
+    z_img[:, :, T_video + 1] += torch.randn(1, 1, 16, 16, generator=g)
+    d = changed(tiny_net(z_img, lam, is_image=is_image))
+    assert d[T_video + 1] > 1e-3
+    others = [i for i in range(T_video + K) if i != T_video + 1]
+    assert float(d[others].max()) == 0.0
+
+    z_vid = z.clone()
+    z_vid[:, :, 1] += torch.randn(1, 1, 16, 16, generator=g)
+    d = changed(tiny_net(z_vid, lam, is_image=is_image))
+    assert float(d[[0, 2, 3]].min()) > 1e-4, "video frames must see each other through temporal attention"
+    assert float(d[T_video:].max()) == 0.0, "image frames must not see video frames"
+
+    # Without the mask, the same perturbation reaches the image frames (the test can fail).
+    d = (tiny_net(z_vid, lam) - tiny_net(z, lam)).abs().amax(dim=(0, 1, 3, 4))
+    assert float(d[T_video:].min()) > 1e-4
+
+
+@torch.no_grad()
+def test_frames_mix_only_through_temporal_attention(tiny_net):
+    """With every frame an independent image, each frame's output equals the network run on it alone."""
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(1, 1, 3, 16, 16, generator=g)
+    lam = torch.tensor([0.5])
+    out = tiny_net(z, lam, is_image=torch.ones(1, 3, dtype=torch.bool))
+    for i in range(3):
+        alone = tiny_net(z[:, :, i], lam)
+        torch.testing.assert_close(out[:, :, i], alone, rtol=1e-4, atol=1e-5)
+
+
+def test_relative_position_term_depends_only_on_distance():
+    rel = RelativePositionEmbedding(max_distance=3, dim=4)
+    table = rel(7)  # [T, T, d]
+    for i in range(7):
+        for j in range(7):
+            k = max(-3, min(3, j - i))
+            torch.testing.assert_close(table[i, j], rel.emb[k + 3])
+    # shift invariance: (i, j) and (i + s, j + s) share the same embedding
+    torch.testing.assert_close(table[:-2, :-2], table[2:, 2:])
+
+
+@torch.no_grad()
+def test_network_knows_frame_order(tiny_net):
+    """Relative positions break permutation equivariance over frames (order is known)."""
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(1, 1, 5, 16, 16, generator=g)
+    lam = torch.tensor([0.0])
+    perm = torch.tensor([4, 2, 0, 3, 1])
+    out_perm = tiny_net(z[:, :, perm], lam)
+    assert (out_perm - tiny_net(z, lam)[:, :, perm]).abs().max() > 1e-4
+    # with the relative embeddings zeroed the network is permutation-equivariant (the test can fail)
+    zeroed = _randomised(UNet3D(named_size("tiny")))
+    for m in zeroed.modules():
+        if isinstance(m, RelativePositionEmbedding):
+            m.emb.zero_()
+    torch.testing.assert_close(zeroed(z[:, :, perm], lam), zeroed(z, lam)[:, :, perm], rtol=1e-4, atol=1e-5)
+
+
+@torch.no_grad()
+def test_null_conditioning(tiny_net):
+    g = torch.Generator().manual_seed(4)
+    z = torch.randn(2, 1, 2, 16, 16, generator=g)
+    lam = torch.tensor([0.0, 2.0])
+    cls = torch.tensor([1, 3])
+    text = torch.randn(2, 5, 12, generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)  # second caption empty
+    uncond = tiny_net(z, lam)
+    dropped = tiny_net(z, lam, cls=cls, text=text, text_mask=mask, cond_keep=torch.tensor([False, False]))
+    torch.testing.assert_close(dropped, uncond)
+    cond = tiny_net(z, lam, cls=cls, text=text, text_mask=mask)
+    assert torch.isfinite(cond).all()
+    assert (cond - uncond).abs().max() > 1e-4
+    # cond_keep selects per example
+    mixed = tiny_net(z, lam, cls=cls, text=text, text_mask=mask, cond_keep=torch.tensor([True, False]))
+    torch.testing.assert_close(mixed[0], cond[0])
+    torch.testing.assert_close(mixed[1], uncond[1])
+
+
+def test_tiny_unet_memorises_fixed_batch():
+    """Fixed x, t, ε: Adam drives the loss down by at least 10×."""
+    torch.manual_seed(0)
+    net = UNet3D(named_size("tiny", dropout=0.0))
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(2, 1, 4, 16, 16, generator=g) * 2 - 1
+    eps = torch.randn(x.shape, generator=g)
+    t = torch.tensor([0.3, 0.7])
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    sched = CosineSchedule()
+    losses = []
+    for _ in range(150):
+        loss = diffusion_loss(net, x, sched, prediction="eps", t=t, eps=eps).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+def test_named_paper_sizes_build_on_meta():
+    counts = {}
+    for name in ("ucf101", "bair", "kinetics600", "text-small", "text-large-16x64", "text-large-9x128"):
+        with torch.device("meta"):
+            counts[name] = count_parameters(UNet3D(named_size(name)))
+    assert counts["bair"] < counts["text-small"] < counts["ucf101"]
+    assert all(n > 1e8 for n in counts.values())
