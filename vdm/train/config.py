@@ -1,23 +1,103 @@
-"""Training and launcher settings (paper Appendix A; options the paper is silent on are named)."""
+"""Training and launcher settings (paper Appendix A; options the paper is silent on are named).
+
+Paper values per model are in ``vdm_facts.md`` §6: Adam(β1, β2), learning rate, weight decay, batch,
+EMA decay and steps. The paper gives no warm-up, learning-rate schedule, gradient clipping or
+classifier-free-guidance dropout probability; those are the named options below (defaults: off / 0.1).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 1000  # optimizer steps
-    batch_size: int = 128  # global batch (videos per step, all ranks and accumulation together)
-    lr: float = 3e-4  # Adam learning rate
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.99
-    weight_decay: float = 0.0
-    ema_decay: float = 0.9999  # EMA of the weights (paper: 0.9999, BAIR 0.999)
+    steps: int = 1000  # optimizer steps (one step = one update of the global batch)
+    batch_size: int = 128  # global batch (videos per optimizer step, all ranks and accumulation together)
+    lr: float = 3e-4  # Adam learning rate (paper: 3e-4 UCF-101/text, 2e-4 BAIR/Kinetics/text 9x128)
+    adam_beta1: float = 0.9  # Adam β1 (paper: 0.9)
+    adam_beta2: float = 0.99  # Adam β2 (paper: 0.99; BAIR 0.999)
+    adam_eps: float = 1e-8  # Adam ε (paper silent; the common default)
+    weight_decay: float = 0.0  # weight decay coefficient (paper: 0.0; BAIR 0.01)
+    # How weight decay is applied (paper silent): "decoupled" = AdamW (decay the weights by lr·wd each step),
+    # "l2" = torch.optim.Adam's L2 term added to the gradient.
+    weight_decay_mode: Literal["decoupled", "l2"] = "decoupled"
+    ema_decay: float = 0.9999  # EMA of the weights per step (paper: 0.9999, BAIR 0.999)
+    # EMA warm-up (paper silent): decay_k = min(ema_decay, (1 + k) / (10 + k)) at step k, so that short
+    # runs get a usable EMA. Off = the paper's constant decay from step 0.
+    ema_warmup: bool = False
     cond_drop_prob: float = 0.1  # probability of dropping the conditioning (classifier-free guidance; paper silent)
+    warmup_steps: int = 0  # linear learning-rate warm-up from 0 over this many steps (paper silent; 0 = off)
+    grad_clip: float = 0.0  # clip the global gradient L2 norm to this value (paper silent; 0 = off)
+    grad_accum: int = 1  # micro-batches accumulated per optimizer step (per-rank micro-batch = batch / (ranks·accum))
+    # Relative loss weight of the K appended independent image frames against the video frames
+    # (paper §3 silent: 1.0 = every frame counts the same in the per-example mean).
+    image_loss_weight: float = 1.0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
+    checkpoint_every: int = 1000  # save the full training state every N steps (and at the end)
+    keep_checkpoints: int = 3  # number of newest training states kept in <workdir>/checkpoints
+    log_every: int = 10  # CSV log row every N steps (loss averaged over those steps)
+    num_workers: int = 0  # data-loader worker processes per rank
+    progress: bool = True  # tqdm progress bar on rank 0
+    text_encoder: str = ""  # text encoder name or path for models with text_dim > 0 (vdm.model.text_encoder)
+
+    def validate(self) -> None:
+        from vdm.config import ConfigError
+
+        positive = {"steps": self.steps, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
+                    "checkpoint_every": self.checkpoint_every, "keep_checkpoints": self.keep_checkpoints,
+                    "log_every": self.log_every}
+        for name, value in positive.items():
+            if value < 1:
+                raise ConfigError(f"{name} must be >= 1, got {value}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        for name in ("adam_beta1", "adam_beta2", "ema_decay"):
+            v = getattr(self, name)
+            if not 0.0 <= v < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {v}")
+        if not 0.0 <= self.cond_drop_prob <= 1.0:
+            raise ConfigError(f"cond_drop_prob must be in [0, 1], got {self.cond_drop_prob}")
+        for name in ("weight_decay", "grad_clip", "image_loss_weight", "adam_eps"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.warmup_steps < 0 or self.num_workers < 0:
+            raise ConfigError("warmup_steps and num_workers must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
 class LaunchConfig:
-    executor: Literal["local", "debug", "slurm"] = "local"  # submitit executor
+    executor: Literal["local", "debug", "slurm"] = "local"  # submitit executor (debug: in this process)
+    partition: str = ""  # SLURM partition ("" = the cluster's default)
+    nodes: int = 1  # SLURM nodes
+    gpus_per_node: int = 0  # GPUs requested per node (gres/gpu); 0 = CPU job
+    # Processes per node: one per GPU (must equal gpus_per_node when that is > 0); on CPU the number of
+    # gloo DDP processes.
+    tasks_per_node: int = 1
+    cpus_per_task: int = 2  # CPU cores per process (data loading, gloo)
+    mem_gb: float = 0.0  # memory per node in GiB (0 = the cluster's default, e.g. DefMemPerCPU)
+    timeout_min: int = 60  # wall-clock limit per job (minutes); at the limit the job is requeued and resumes
+    signal_delay_s: int = 120  # SLURM sends USR2 this many seconds before the limit: save state and requeue
+    max_num_timeout: int = 3  # how many times a job may be requeued after hitting its time limit
+    slurm_account: str = ""  # SLURM account ("" = the user's default)
+    job_name: str = "vdm-train"  # SLURM job name
+    slurm_setup: tuple[str, ...] = ()  # shell lines run in the sbatch script before the job (module load ...)
+    slurm_additional_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra sbatch options
+    folder: str = ""  # submitit job folder (logs, pickles); "" = <workdir>/submitit
+    wait_timeout_min: float = 0.0  # give up waiting for the job after this long (0 = wait until it ends)
+
+    def validate(self) -> None:
+        from vdm.config import ConfigError
+
+        for name in ("nodes", "tasks_per_node", "cpus_per_task", "timeout_min"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.gpus_per_node < 0 or self.signal_delay_s < 0 or self.max_num_timeout < 0:
+            raise ConfigError("gpus_per_node, signal_delay_s and max_num_timeout must be >= 0")
+        if self.gpus_per_node > 0 and self.tasks_per_node != self.gpus_per_node:
+            raise ConfigError(
+                f"tasks_per_node ({self.tasks_per_node}) must equal gpus_per_node ({self.gpus_per_node}): "
+                "one process per GPU"
+            )

@@ -1,0 +1,176 @@
+"""``vdm train``: run training through submitit (local / debug / SLURM), resuming automatically.
+
+    vdm train --config CFG.yaml --workdir DIR --export OUT.pt [--executor local|debug|slurm]
+              [--set key.sub=value ...] [--dry-run]
+
+The job is a :class:`submitit.helpers.Checkpointable`: on preemption or at its time limit SLURM sends
+SIGUSR2 (``launch.signal_delay_s`` before the limit); the trainer finishes its step, saves its state
+and submitit requeues the job, which resumes from ``DIR/checkpoints``. Multi-task jobs set up DDP
+through ``submitit.helpers.TorchDistributedEnvironment``. The command waits for the job and, on
+failure, exits non-zero naming the job's log files. Submitting from inside a SLURM job runs in
+``submitit.helpers.clean_env()`` so the outer job's SLURM_* variables do not leak into the new one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from submitit.helpers import Checkpointable
+
+log = logging.getLogger("vdm.launch")
+
+
+class TrainJob(Checkpointable):
+    """The submitted callable: train from a resolved config dict; requeued on preemption (Checkpointable)."""
+
+    def __init__(self, cfg_dict: dict[str, Any], workdir: str, export: str | None):
+        self.cfg_dict = cfg_dict
+        self.workdir = workdir
+        self.export = export
+
+    def __call__(self) -> dict[str, Any]:
+        from vdm.config import ExperimentConfig
+        from vdm.train import distributed as D
+        from vdm.train.loop import train
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")
+        try:
+            return train(cfg, self.workdir, self.export)
+        finally:
+            D.teardown()
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """Called by submitit on SIGUSR2 (after the trainer saved its state): resubmit the same job."""
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(TrainJob(self.cfg_dict, self.workdir, self.export))
+
+
+def make_executor(cfg: Any, workdir: Path, executor: str) -> Any:
+    """A submitit executor with the resources of ``cfg.launch``."""
+    import submitit
+
+    lc = cfg.launch
+    folder = Path(lc.folder) if lc.folder else workdir / "submitit"
+    ex = submitit.AutoExecutor(folder=folder / "%j", cluster=executor)
+    params: dict[str, Any] = dict(name=lc.job_name, timeout_min=lc.timeout_min, nodes=lc.nodes,
+                                  tasks_per_node=lc.tasks_per_node, cpus_per_task=lc.cpus_per_task)
+    if lc.gpus_per_node:
+        params["gpus_per_node"] = lc.gpus_per_node
+    if executor == "slurm":
+        if lc.mem_gb:
+            params["mem_gb"] = lc.mem_gb
+        if lc.partition:
+            params["slurm_partition"] = lc.partition
+        if lc.slurm_account:
+            params["slurm_account"] = lc.slurm_account
+        params["slurm_signal_delay_s"] = lc.signal_delay_s
+        params["slurm_max_num_timeout"] = lc.max_num_timeout
+        if lc.slurm_setup:
+            params["slurm_setup"] = list(lc.slurm_setup)
+        if lc.slurm_additional_parameters:
+            params["slurm_additional_parameters"] = dict(lc.slurm_additional_parameters)
+    ex.update_parameters(**params)
+    return ex
+
+
+def _log_paths(job: Any) -> str:
+    try:
+        return f"stdout: {job.paths.stdout}\n  stderr: {job.paths.stderr}"
+    except Exception:  # debug jobs have no per-task files
+        return "(no log files)"
+
+
+def _tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def submit_and_wait(cfg: Any, workdir: Path, export: Path | None, executor: str) -> int:
+    import submitit
+
+    ex = make_executor(cfg, workdir, executor)
+    job_fn = TrainJob(cfg.to_dict(), str(workdir), str(export) if export else None)
+    with submitit.helpers.clean_env():
+        job = ex.submit(job_fn)
+    print(f"vdm train: submitted {executor} job {job.job_id}\n  {_log_paths(job)}", flush=True)
+
+    def _cancel(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    if executor != "debug":
+        signal.signal(signal.SIGTERM, _cancel)
+    deadline = time.monotonic() + cfg.launch.wait_timeout_min * 60 if cfg.launch.wait_timeout_min > 0 else None
+    try:
+        if deadline is not None:
+            while not job.done():
+                if time.monotonic() > deadline:
+                    job.cancel(check=False)
+                    print(f"vdm train: gave up waiting for job {job.job_id} after {cfg.launch.wait_timeout_min} min "
+                          f"(launch.wait_timeout_min); cancelled\n  {_log_paths(job)}", file=sys.stderr)
+                    return 1
+                time.sleep(2)
+        result = job.result()
+    except KeyboardInterrupt as e:
+        job.cancel(check=False)
+        print(f"vdm train: interrupted ({e}); cancelled job {job.job_id}; rerun to resume\n  {_log_paths(job)}",
+              file=sys.stderr)
+        return 130
+    except Exception as e:  # submitit raises FailedJobError / UncompletedJobError with the job's traceback
+        stderr = getattr(getattr(job, "paths", None), "stderr", None)
+        print(f"vdm train: job {job.job_id} failed: {type(e).__name__}: {e}\n  {_log_paths(job)}", file=sys.stderr)
+        if stderr is not None:
+            print(f"--- last lines of {stderr} ---\n{_tail(stderr)}", file=sys.stderr)
+        return 1
+    print(f"vdm train: job {job.job_id} done: step {result['step']}, {result['samples_seen']} samples seen"
+          + (f"; export {export}" if export else ""), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vdm train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", required=True, help="experiment YAML")
+    p.add_argument("--workdir", required=True, help="training state folder (resumed from if it holds a state)")
+    p.add_argument("--export", default=None, help="where to write the export (EMA weights + model config)")
+    p.add_argument("--executor", choices=("local", "debug", "slurm"), default=None,
+                   help="override launch.executor")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. train.steps=10 (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from vdm.config import ConfigError, load_config, parse_override
+
+    args = build_parser().parse_args(argv)
+    try:
+        overrides = dict(parse_override(o) for o in args.overrides)
+        if args.executor:
+            overrides["launch.executor"] = args.executor
+        cfg = load_config(args.config, overrides)
+    except ConfigError as e:
+        print(f"vdm train: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        import yaml
+
+        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return 0
+    workdir = Path(args.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    export = Path(args.export).resolve() if args.export else None
+    return submit_and_wait(cfg, workdir, export, cfg.launch.executor)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

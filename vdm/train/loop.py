@@ -1,0 +1,517 @@
+"""The training loop (paper §1 loss, §3 joint image+video training, Appendix A hyperparameters).
+
+One optimizer step consumes the global batch ``train.batch_size``, split across ranks and
+``grad_accum`` micro-batches. The noise of every example (t, ε, and the classifier-free-guidance
+dropout coin) is drawn from a generator seeded by (seed, step, global example index), so the
+training trajectory does not depend on how the batch is split over ranks or micro-batches, and a
+resumed run replays exactly what an uninterrupted one does. Everything else that is random (model
+dropout, the loader) is restored from the training state of each rank.
+
+Stops: SIGTERM/SIGINT finish the current step, save the state and raise :class:`TrainingInterrupted`;
+under submitit, SIGUSR2 (preemption or time limit) does the same and then hands over to submitit,
+which requeues the job; a NaN/inf loss or gradient norm raises :class:`NonFiniteLossError` without
+saving (the last good state stays the newest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import math
+import random
+import signal
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from vdm.config import ExperimentConfig, dump_config, to_dict
+from vdm.diffusion import CosineSchedule, diffusion_loss
+from vdm.train import checkpoint as ckpt
+from vdm.train import distributed as D
+from vdm.train.ema import EMA
+from vdm.utils.io import atomic_open
+
+log = logging.getLogger(__name__)
+
+CSV_COLUMNS = ("step", "samples_seen", "loss", "lr", "samples_per_s", "grad_norm", "elapsed_s")
+# Config sections/fields that may change between a run and its resumption without breaking exactness
+# of what was already trained (a longer run, other logging/checkpoint cadence, other launcher).
+_RESUME_FREE = {"train.steps", "train.checkpoint_every", "train.keep_checkpoints", "train.log_every",
+                "train.progress", "train.num_workers", "launch", "sample", "evaluate", "name"}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or gradient norm became NaN/inf; the newest saved state is the last good one."""
+
+
+class TrainingInterrupted(RuntimeError):
+    """A stop signal arrived; the state was saved at a step boundary. Rerun the same command to resume."""
+
+
+LoaderFactory = Callable[..., Iterable[dict[str, Any]]]
+
+
+# ------------------------------------------------------------------------------------------------
+# Seeds: one root seed, split explicitly by purpose, rank, step and example.
+# ------------------------------------------------------------------------------------------------
+def derive_seed(seed: int, purpose: str, *ints: int) -> int:
+    """A 63-bit seed from (seed, purpose, ints...) through numpy's SeedSequence (no collisions by design)."""
+    words = np.random.SeedSequence([seed, zlib.crc32(purpose.encode()), *ints]).generate_state(2, np.uint32)
+    return int((int(words[0]) << 31) ^ int(words[1])) & ((1 << 63) - 1)
+
+
+def draw_noise(
+    seed: int, step: int, micro: int, first_index: int, global_micro_batch: int, x_shape: tuple[int, ...],
+    device: torch.device, *, low_discrepancy: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """t [b], ε [b, C, T, H, W] and a uniform u [b] for the CFG dropout coin, one generator per example.
+
+    Example i of this rank is global example ``first_index + i`` of micro-batch ``micro`` of ``step``.
+    Low-discrepancy t (Kingma et al. 2021): (u0 + j / global_micro_batch) mod 1, one u0 per micro-batch.
+    """
+    b = x_shape[0]
+    gen = torch.Generator(device=device)
+    t, eps, coin = torch.empty(b, device=device), torch.empty(x_shape, device=device), torch.empty(b, device=device)
+    for i in range(b):
+        gen.manual_seed(derive_seed(seed, "example", step, micro, first_index + i))
+        t[i] = torch.rand((), generator=gen, device=device)
+        coin[i] = torch.rand((), generator=gen, device=device)
+        eps[i] = torch.randn(x_shape[1:], generator=gen, device=device)  # [C, T, H, W]
+    if low_discrepancy:
+        gen.manual_seed(derive_seed(seed, "t0", step, micro))
+        u0 = torch.rand((), generator=gen, device=device)
+        j = torch.arange(first_index, first_index + b, device=device, dtype=torch.float32)
+        t = torch.remainder(u0 + j / global_micro_batch, 1.0)
+    return t, eps, coin
+
+
+# ------------------------------------------------------------------------------------------------
+# RNG state of one rank (model dropout, anything drawing from the global generators).
+# ------------------------------------------------------------------------------------------------
+def get_rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "python": _py_state_to_builtin(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def _py_state_to_builtin(s: tuple) -> tuple:
+    return (int(s[0]), list(s[1]), s[2])
+
+
+# ------------------------------------------------------------------------------------------------
+# Stop signals.
+# ------------------------------------------------------------------------------------------------
+class StopSignals:
+    """Records SIGTERM/SIGINT (stop) and SIGUSR2 (preempt, under submitit) to act on at a step boundary."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.preempt = False
+        self.signame = ""
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
+            self._previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.signame = signal.Signals(signum).name
+        if signum == signal.SIGUSR2 and callable(self._previous.get(signal.SIGUSR2)):
+            self.preempt = True
+        else:
+            self.stop = True
+        log.warning("received %s: stopping after the current step", self.signame)
+
+    def hand_over_preemption(self) -> None:
+        """Call the handler that was installed before (submitit: checkpoint + requeue + exit)."""
+        handler = self._previous.get(signal.SIGUSR2)
+        self.restore()
+        if callable(handler):
+            handler(signal.SIGUSR2, None)
+
+
+# ------------------------------------------------------------------------------------------------
+# Data and conditioning.
+# ------------------------------------------------------------------------------------------------
+def default_loader(cfg: ExperimentConfig, *, batch_size: int, seed: int, rank: int, world_size: int,
+                   num_workers: int) -> Iterable[dict[str, Any]]:
+    """The project's loader over the training shards (``vdm shard``), ``batch_size`` videos per rank."""
+    from vdm.data.loader import VideoLoader
+
+    return VideoLoader(cfg.data, "train", batch_size=batch_size, seed=seed, rank=rank, world_size=world_size,
+                       num_workers=num_workers, mode="train")
+
+
+class TextCache:
+    """Frozen text-encoder token embeddings, computed once per caption (paper §5: T5/BERT-style encoder)."""
+
+    def __init__(self, name: str):
+        from vdm.model.text_encoder import load_text_encoder
+
+        if not name:
+            raise ValueError("the model has text_dim > 0 but train.text_encoder is empty")
+        self.encoder = load_text_encoder(name)
+        self.cache: dict[str, tuple[Tensor, Tensor]] = {}
+
+    def __call__(self, captions: list[str], device: torch.device) -> tuple[Tensor, Tensor]:
+        new = sorted({c for c in captions if c not in self.cache})
+        if new:
+            tokens, mask = self.encoder(new)  # [n, L, D], [n, L]
+            for c, tok, m in zip(new, tokens, mask):
+                self.cache[c] = (tok.float().cpu(), m.bool().cpu())
+        L = max(self.cache[c][0].shape[0] for c in captions)
+        D_ = self.cache[captions[0]][0].shape[1]
+        text = torch.zeros(len(captions), L, D_)  # [B, L, D]
+        text_mask = torch.zeros(len(captions), L, dtype=torch.bool)  # [B, L]
+        for i, c in enumerate(captions):
+            tok, m = self.cache[c]
+            text[i, : tok.shape[0]] = tok
+            text_mask[i, : m.shape[0]] = m
+        return text.to(device), text_mask.to(device)
+
+
+# ------------------------------------------------------------------------------------------------
+# The trainer.
+# ------------------------------------------------------------------------------------------------
+class Trainer:
+    def __init__(self, cfg: ExperimentConfig, workdir: str | Path, export_path: str | Path | None,
+                 *, make_loader: LoaderFactory | None = None):
+        self.cfg = cfg
+        self.tc = cfg.train
+        self.workdir = Path(workdir)
+        self.ckpt_dir = self.workdir / "checkpoints"
+        self.export_path = Path(export_path) if export_path else None
+        self.make_loader = make_loader or default_loader
+        self.dist = D.setup(self.tc.device)
+        self.device = self.dist.device
+        self._check_config()
+        W, A = self.dist.world_size, self.tc.grad_accum
+        if self.tc.batch_size % (W * A):
+            raise ValueError(
+                f"train.batch_size={self.tc.batch_size} is not divisible by ranks ({W}) × grad_accum ({A})"
+            )
+        self.micro_batch = self.tc.batch_size // (W * A)  # videos per rank per micro-batch
+        self.use_bf16 = self.tc.precision == "bf16" or (self.tc.precision == "auto" and self.device.type == "cuda")
+        if self.use_bf16 and self.device.type != "cuda":
+            raise ValueError("train.precision=bf16 needs a CUDA device (autocast on CPU is not used)")
+
+        # Model, EMA, optimizer (Appendix A: Adam(β1, β2), lr, weight decay per model).
+        from vdm.model.unet import UNet3D
+
+        torch.manual_seed(derive_seed(cfg.seed, "init"))  # identical initial weights on every rank
+        self.model = UNet3D(cfg.model).to(self.device)
+        self.ema = EMA(self.model, self.tc.ema_decay, warmup=self.tc.ema_warmup)
+        self.optimizer = self._build_optimizer()
+        self.net: nn.Module = self.model
+        if self.dist.enabled:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None, broadcast_buffers=False
+            )
+        self.logsnr_fn = CosineSchedule.from_config(cfg.diffusion)
+        self.text = TextCache(self.tc.text_encoder) if cfg.model.text_dim > 0 else None
+        self.step = 0
+        torch.manual_seed(derive_seed(cfg.seed, "rank", self.dist.rank))  # dropout etc., per rank
+        self.loader = self.make_loader(cfg, batch_size=self.micro_batch, seed=derive_seed(cfg.seed, "data") % 2**31,
+                                       rank=self.dist.rank, world_size=W, num_workers=self.tc.num_workers)
+        self.signals = StopSignals()
+
+    # ---- set-up helpers ---------------------------------------------------------------------------
+    def _check_config(self) -> None:
+        m, d = self.cfg.model, self.cfg.data
+        if m.image_size != d.resolution or m.in_channels != d.channels:
+            raise ValueError(
+                f"model.image_size/in_channels ({m.image_size}/{m.in_channels}) do not match "
+                f"data.resolution/channels ({d.resolution}/{d.channels})"
+            )
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        tc = self.tc
+        kw = dict(lr=tc.lr, betas=(tc.adam_beta1, tc.adam_beta2), eps=tc.adam_eps, weight_decay=tc.weight_decay)
+        if tc.weight_decay_mode == "decoupled":
+            return torch.optim.AdamW(self.model.parameters(), **kw)
+        return torch.optim.Adam(self.model.parameters(), **kw)
+
+    def lr_at(self, step: int) -> float:
+        """Constant lr (paper), with an optional linear warm-up over ``warmup_steps`` (paper silent)."""
+        if self.tc.warmup_steps > 0:
+            return self.tc.lr * min(1.0, (step + 1) / self.tc.warmup_steps)
+        return self.tc.lr
+
+    # ---- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Training state; collective (gathers every rank's RNG and loader state), complete on rank 0."""
+        rank_state = {"rng": get_rng_state(),
+                      "loader": self.loader.state_dict() if hasattr(self.loader, "state_dict") else None}
+        ranks = D.all_gather_object(rank_state, self.dist)
+        return {
+            "step": self.step,
+            "samples_seen": self.step * self.tc.batch_size,
+            "world_size": self.dist.world_size,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": [r["rng"] for r in ranks],
+            "loader": [r["loader"] for r in ranks],
+            "config": to_dict(self.cfg),
+        }
+
+    def save(self) -> Path:
+        state = self.state_dict()
+        path = ckpt.state_path(self.ckpt_dir, self.step)
+        if self.dist.is_main:
+            path = ckpt.save_state(self.ckpt_dir, state, keep=self.tc.keep_checkpoints)
+            log.info("saved training state %s", path)
+        D.barrier(self.dist)
+        return path
+
+    def resume(self) -> bool:
+        """Load the newest complete state, if any. Returns True when resumed."""
+        found = ckpt.load_latest(self.ckpt_dir)
+        if found is None:
+            return False
+        state, path = found
+        if state["world_size"] != self.dist.world_size:
+            raise ValueError(
+                f"{path} was written by {state['world_size']} ranks, this run has {self.dist.world_size}: "
+                "an exact resume needs the same number (launch.nodes × launch.tasks_per_node)"
+            )
+        self._compare_config(state["config"], path)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        set_rng_state(state["rng"][self.dist.rank])
+        loader_state = state["loader"][self.dist.rank]
+        if loader_state is not None:
+            self.loader.load_state_dict(loader_state)
+        log.info("resumed from %s (step %d)", path, self.step)
+        return True
+
+    def _compare_config(self, saved: dict[str, Any], path: Path) -> None:
+        now = to_dict(self.cfg)
+        if saved.get("model") != now["model"]:
+            raise ValueError(f"{path}: model config differs from the current one; use a new workdir")
+        diffs = [k for k in _flat_diff(saved, now) if not any(k == f or k.startswith(f + ".") for f in _RESUME_FREE)]
+        if diffs:
+            log.warning("resuming %s with changed settings (resume not exact for them): %s", path, ", ".join(diffs))
+
+    # ---- one optimizer step -----------------------------------------------------------------------
+    def _conditioning(self, batch: dict[str, Any], coin: Tensor) -> dict[str, Any]:
+        m = self.cfg.model
+        cond: dict[str, Any] = {}
+        if m.num_classes > 0:
+            if "cls" not in batch:
+                raise KeyError(f"model.num_classes={m.num_classes} but the batches carry no 'cls' labels")
+            cond["cls"] = batch["cls"].to(self.device)  # [b]
+        if self.text is not None:
+            if "txt" not in batch:
+                raise KeyError(f"model.text_dim={m.text_dim} but the batches carry no 'txt' captions")
+            cond["text"], cond["text_mask"] = self.text(list(batch["txt"]), self.device)  # [b, L, D], [b, L]
+        if cond:
+            # Classifier-free guidance (paper §1): null conditioning with probability cond_drop_prob.
+            cond["cond_keep"] = coin >= self.tc.cond_drop_prob  # [b]
+        return cond
+
+    def _micro_loss(self, batch: dict[str, Any], micro: int) -> Tensor:
+        x = batch["video"].to(self.device, non_blocking=True)  # [b, C, T+K, H, W] in [-1, 1]
+        if x.shape[0] != self.micro_batch:
+            raise ValueError(f"loader gave {x.shape[0]} videos, expected {self.micro_batch} per rank")
+        is_image = batch.get("is_image")
+        if is_image is not None:
+            is_image = is_image.to(self.device)  # [b, T+K]
+        first = self.dist.rank * self.micro_batch
+        t, eps, coin = draw_noise(self.cfg.seed, self.step, micro, first, self.micro_batch * self.dist.world_size,
+                                  tuple(x.shape), self.device,
+                                  low_discrepancy=self.cfg.diffusion.t_sampling == "low_discrepancy")
+        frame_weight = None
+        if is_image is not None:
+            # Joint training (paper §3): image frames weighted by image_loss_weight in the per-example mean.
+            frame_weight = torch.where(is_image, self.tc.image_loss_weight, 1.0)  # [b, T+K]
+        cond = self._conditioning(batch, coin)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_bf16):
+            per_example = diffusion_loss(self.net, x, self.logsnr_fn, prediction=self.cfg.diffusion.prediction,
+                                         t=t, eps=eps, frame_weight=frame_weight, is_image=is_image, **cond)  # [b]
+        return per_example
+
+    def train_step(self, batches: Iterator[dict[str, Any]]) -> tuple[float, float, float]:
+        """One optimizer step; returns (mean loss over the global batch, grad norm, lr)."""
+        lr = self.lr_at(self.step)
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        A = self.tc.grad_accum
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        for micro in range(A):
+            per_example = self._micro_loss(next(batches), micro)
+            sync = contextlib.nullcontext()
+            if self.dist.enabled and micro < A - 1:
+                sync = self.net.no_sync()  # type: ignore[operator]
+            with sync:
+                (per_example.mean() / A).backward()
+            loss_sum += per_example.detach().double().sum()
+        # One collective per step: global loss sum and the stop flags (every rank stops at the same step).
+        flags = torch.tensor([loss_sum.item(), float(self.signals.stop), float(self.signals.preempt)],
+                             dtype=torch.float64, device=self.device)
+        D.all_reduce_sum(flags, self.dist)
+        loss = flags[0].item() / self.tc.batch_size
+        self.signals.stop, self.signals.preempt = bool(flags[1] > 0), bool(flags[2] > 0)
+        max_norm = self.tc.grad_clip if self.tc.grad_clip > 0 else math.inf
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            newest = ckpt.list_states(self.ckpt_dir)
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at step {self.step}; training stopped, "
+                f"nothing saved. Last good state: {newest[-1][1] if newest else 'none'}. "
+                "Try a lower train.lr, train.warmup_steps or train.grad_clip."
+            )
+        self.optimizer.step()
+        self.ema.update(self.model)
+        self.step += 1
+        return loss, grad_norm, lr
+
+    # ---- the run --------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        tc = self.tc
+        self.resume()
+        if self.dist.is_main:
+            dump_config(self.cfg, self.workdir / "config.yaml")
+        csv_log = _CsvLog(self.workdir / "train_log.csv", self.step) if self.dist.is_main else None
+        batches = iter(self.loader)
+        bar = None
+        if self.dist.is_main and tc.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=tc.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        self.signals.install()
+        t_start = t_last = time.perf_counter()
+        losses: list[float] = []
+        last_saved = self.step
+        try:
+            while self.step < tc.steps:
+                loss, grad_norm, lr = self.train_step(batches)
+                losses.append(loss)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}")
+                if self.step % tc.log_every == 0 or self.step == tc.steps:
+                    now = time.perf_counter()
+                    if csv_log is not None:
+                        csv_log.write(step=self.step, samples_seen=self.step * tc.batch_size,
+                                      loss=sum(losses) / len(losses), lr=lr,
+                                      samples_per_s=len(losses) * tc.batch_size / max(now - t_last, 1e-9),
+                                      grad_norm=grad_norm, elapsed_s=now - t_start)
+                    losses, t_last = [], now
+                stopping = self.signals.stop or self.signals.preempt
+                if self.step % tc.checkpoint_every == 0 or self.step == tc.steps or stopping:
+                    path = self.save()
+                    last_saved = self.step
+                if stopping:
+                    self._stop(path)
+            if last_saved != self.step:
+                self.save()
+        finally:
+            self.signals.restore()
+            if bar is not None:
+                bar.close()
+            if csv_log is not None:
+                csv_log.close()
+        summary = {"step": self.step, "samples_seen": self.step * tc.batch_size}
+        if self.export_path is not None and self.dist.is_main:
+            self.export()
+        D.barrier(self.dist)
+        return summary
+
+    def _stop(self, path: Path) -> None:
+        if self.signals.preempt and not self.signals.stop:
+            log.warning("preempted at step %d; state saved to %s; handing over to submitit (requeue)", self.step, path)
+            if self.dist.is_main:
+                self.signals.hand_over_preemption()  # submitit: requeue, then SystemExit
+            else:
+                time.sleep(300)  # the requeue stops every task of the job; do not end before rank 0 requeued
+            raise SystemExit(-1)
+        raise TrainingInterrupted(
+            f"stopped by {self.signals.signame or 'a signal'} at step {self.step}; state saved to {path}; "
+            "run the same command again to resume"
+        )
+
+    def export(self) -> None:
+        from vdm.train.export import save_export
+
+        meta = {"step": self.step, "samples_seen": self.step * self.tc.batch_size, "seed": self.cfg.seed,
+                "experiment": self.cfg.name, "world_size": self.dist.world_size,
+                "train": to_dict(self.tc), "data": to_dict(self.cfg.data)}
+        save_export(self.export_path, self.ema.shadow, self.cfg.model, self.cfg.diffusion, meta)
+        log.info("wrote export %s (step %d)", self.export_path, self.step)
+
+
+def train(cfg: ExperimentConfig, workdir: str | Path, export_path: str | Path | None = None,
+          *, make_loader: LoaderFactory | None = None) -> dict[str, Any]:
+    """Train (resuming from ``workdir`` if it holds a state) and write the export; returns {step, samples_seen}."""
+    trainer = Trainer(cfg, workdir, export_path, make_loader=make_loader)
+    return trainer.run()
+
+
+# ------------------------------------------------------------------------------------------------
+class _CsvLog:
+    """``train_log.csv``: one row per ``log_every`` steps; rows after the resumed step are dropped."""
+
+    def __init__(self, path: Path, resumed_step: int):
+        self.path = path
+        rows = []
+        if path.is_file():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resumed_step]
+        with atomic_open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, CSV_COLUMNS)
+            w.writeheader()
+            w.writerows({k: r.get(k, "") for k in CSV_COLUMNS} for r in rows)
+        self.f = open(path, "a", newline="")
+        self.w = csv.DictWriter(self.f, CSV_COLUMNS)
+
+    def write(self, **row: float) -> None:
+        self.w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def _flat_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _flat_diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else k)
+        return out
+    return [] if a == b else [prefix]
