@@ -1,0 +1,230 @@
+"""Video files decoded with PyAV: UCF-101, Kinetics-600 and any folder of videos.
+
+Every frame is resized on decode (short side to the target resolution, swscale area filter, so a
+full-HD video never sits in memory at full size), centre cropped, optionally resampled to a target
+frame rate, and converted to the configured channel count.
+
+* UCF-101: ``<root>/<Class>/v_<Class>_gXX_cYY.avi`` and the official split files
+  (``trainlist0N.txt`` "Class/file.avi label", ``testlist0N.txt`` "Class/file.avi", ``classInd.txt``
+  "index Class", 1-based) in ``split_dir`` (default ``<root>/ucfTrainTestlist`` or beside the root).
+* Kinetics-600: ``<root>/<split>/**/<youtube_id>_<start>_<end>.mp4`` and ``<split_dir>/<split>.csv``
+  (columns label, youtube_id, time_start, time_end, split); classes = sorted labels of ``train.csv``.
+* Any folder: ``<root>/<split>/**/*.{mp4,avi,mkv,webm,mov}``; with ``num_classes > 0`` the class is the
+  first sub-folder (sorted names of the train split), and a ``<video>.txt`` beside a video is its caption.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+
+from vdm.data.common import DataError, Record, Rejection, convert_channels, make_key, resample_indices
+from vdm.data.sources import Source
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
+# A video that decodes to fewer frames than its header declares is truncated; containers often
+# over-declare by a frame or two, so allow this much slack (fraction of the declared count, + 2).
+TRUNCATION_SLACK = 0.02
+
+
+def decode_file(path: Path, cfg) -> tuple[np.ndarray, float]:
+    """Decode, resize short side + centre crop, resample fps: (uint8 [T, S, S, C], fps). Raises Rejected."""
+    import av
+
+    from vdm.data.common import Rejected
+
+    size = cfg.resolution
+    frames: list[np.ndarray] = []
+    try:
+        container = av.open(str(path))
+    except Exception as e:
+        raise Rejected(f"undecodable: {type(e).__name__}: {e}") from None
+    with container:
+        if not container.streams.video:
+            raise Rejected("no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+        declared = int(stream.frames or 0)
+        try:
+            for frame in container.decode(stream):
+                w, h = frame.width, frame.height
+                scale = size / min(w, h)
+                new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
+                rgb = frame.reformat(width=new_w, height=new_h, format="rgb24", interpolation="AREA").to_ndarray()
+                top, left = (new_h - size) // 2, (new_w - size) // 2
+                frames.append(rgb[top:top + size, left:left + size])  # [S, S, 3]
+        except Exception as e:
+            raise Rejected(f"truncated or corrupt: decode error after {len(frames)} frames: "
+                           f"{type(e).__name__}: {e}") from None
+    if not frames:
+        raise Rejected("undecodable: no frames decoded")
+    if declared and len(frames) < declared * (1 - TRUNCATION_SLACK) - 2:
+        raise Rejected(f"truncated: decoded {len(frames)} of {declared} frames declared in the header")
+    video = np.stack(frames)  # [T, S, S, 3]
+    if cfg.fps > 0:
+        video = video[resample_indices(len(video), fps, cfg.fps)]
+        fps = cfg.fps
+    return np.ascontiguousarray(convert_channels(video, cfg.channels)), fps
+
+
+class _FileSource(Source):
+    """Common load(): one file -> one record (or a rejection)."""
+
+    def __init__(self, cfg, split: str, seed: int = 0):
+        super().__init__(cfg, split, seed)
+        self.root = Path(cfg.root)
+        self.labels: dict[str, int] = {}  # item -> class id
+        self.captions: dict[str, str] = {}  # item -> caption
+
+    def _path(self, item: str) -> Path:
+        return self.root / item
+
+    def load(self, item: str) -> list[Record | Rejection]:
+        from vdm.data.common import Rejected
+
+        try:
+            video, fps = decode_file(self._path(item), self.cfg)
+        except Rejected as e:
+            return [Rejection(item, str(e))]
+        if len(video) < self.cfg.clip_span:
+            return [Rejection(item, f"too short: {len(video)} frames at {fps:g} fps, a clip needs "
+                              f"{self.cfg.clip_span} (frames {self.cfg.frames} x frameskip {self.cfg.frameskip})")]
+        meta = {"source": self.cfg.source, "input": item, "fps": fps}
+        key = make_key(str(Path(item).with_suffix("")))
+        return [Record(key=key, video=video, meta=meta, cls=self.labels.get(item), txt=self.captions.get(item))]
+
+
+def _videos_under(folder: Path) -> list[str]:
+    return [p.relative_to(folder).as_posix() for p in folder.rglob("*")
+            if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
+
+
+class VideoFolderSource(_FileSource):
+    def __init__(self, cfg, split: str, seed: int = 0):
+        super().__init__(cfg, split, seed)
+        self.dir = self.root / split
+
+    def _path(self, item: str) -> Path:
+        return self.dir / item
+
+    def inputs(self) -> list[str]:
+        if not self.dir.is_dir():
+            raise DataError(f"video folder: split folder {self.dir} not found (expected <root>/<split>/)")
+        items = self._limit(_videos_under(self.dir), str(self.dir))
+        if self.cfg.num_classes > 0:
+            train_dir = self.root / "train"
+            classes = sorted(p.name for p in (train_dir if train_dir.is_dir() else self.dir).iterdir() if p.is_dir())
+            index = {c: i for i, c in enumerate(classes)}
+            kept = []
+            for item in items:
+                top = item.split("/")[0] if "/" in item else None
+                if top not in index:
+                    self._listing_rejections.append(Rejection(item, "no label: not inside a class sub-folder"))
+                    continue
+                self.labels[item] = index[top]
+                kept.append(item)
+            items = kept
+        for item in items:
+            side = self.dir / Path(item).with_suffix(".txt")
+            if side.is_file():
+                self.captions[item] = side.read_text(encoding="utf-8").strip()
+        if not items:
+            raise DataError(f"video folder: no labelled videos in {self.dir}")
+        return items
+
+
+class UCF101Source(_FileSource):
+    def _split_dir(self) -> Path:
+        if self.cfg.split_dir:
+            return Path(self.cfg.split_dir)
+        for cand in (self.root / "ucfTrainTestlist", self.root.parent / "ucfTrainTestlist"):
+            if cand.is_dir():
+                return cand
+        raise DataError(f"UCF-101: split folder ucfTrainTestlist not found in {self.root} or beside it "
+                        "(set data.split_dir)")
+
+    def inputs(self) -> list[str]:
+        sdir = self._split_dir()
+        class_file = sdir / "classInd.txt"
+        if not class_file.is_file():
+            raise DataError(f"UCF-101: class index {class_file} not found")
+        classes = {}
+        for line in class_file.read_text().splitlines():
+            if line.strip():
+                idx, name = line.split()
+                classes[name] = int(idx) - 1
+        lists = [f"testlist0{self.cfg.ucf_split}.txt"]
+        if self.split == "train":
+            lists = [f"trainlist0{self.cfg.ucf_split}.txt"] + (lists if self.cfg.ucf_train_on_all else [])
+        elif self.split != "test":
+            raise DataError(f"UCF-101 has splits train/test, not {self.split!r}")
+        items = []
+        for name in lists:
+            path = sdir / name
+            if not path.is_file():
+                raise DataError(f"UCF-101: split file {path} not found")
+            for line in path.read_text().splitlines():
+                if not line.strip():
+                    continue
+                item = line.split()[0]
+                cls_name = item.split("/")[0]
+                if cls_name not in classes:
+                    self._listing_rejections.append(Rejection(item, f"no label: class {cls_name!r} not in {class_file.name}"))
+                elif not (self.root / item).is_file():
+                    self._listing_rejections.append(Rejection(item, f"listed in {name} but missing under {self.root}"))
+                else:
+                    self.labels[item] = classes[cls_name]
+                    items.append(item)
+        return self._limit(items, f"{sdir} ({', '.join(lists)})")
+
+
+_KINETICS_NAME = re.compile(r"^(?P<id>.{11})_(?P<start>\d+)_(?P<end>\d+)$")
+
+
+class KineticsSource(_FileSource):
+    def __init__(self, cfg, split: str, seed: int = 0):
+        super().__init__(cfg, split, seed)
+        self.dir = self.root / split
+
+    def _path(self, item: str) -> Path:
+        return self.dir / item
+
+    def _csv(self, split: str) -> Path:
+        return Path(self.cfg.split_dir or self.cfg.root) / f"{split}.csv"
+
+    @staticmethod
+    def _read_csv(path: Path) -> dict[str, str]:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {"label", "youtube_id"} - set(reader.fieldnames or [])
+            if missing:
+                raise DataError(f"Kinetics: {path} lacks column(s) {sorted(missing)}")
+            return {row["youtube_id"]: row["label"] for row in reader}
+
+    def inputs(self) -> list[str]:
+        path = self._csv(self.split)
+        if not path.is_file():
+            raise DataError(f"Kinetics: label file {path} not found")
+        if not self.dir.is_dir():
+            raise DataError(f"Kinetics: video folder {self.dir} not found")
+        labels = self._read_csv(path)
+        train_csv = self._csv("train")
+        names = sorted(set((self._read_csv(train_csv) if train_csv.is_file() else labels).values()))
+        index = {n: i for i, n in enumerate(names)}
+        items = []
+        for item in _videos_under(self.dir):
+            stem = Path(item).stem
+            m = _KINETICS_NAME.match(stem)
+            yid = m.group("id") if m else stem
+            label = labels.get(yid)
+            if label is None or label not in index:
+                self._listing_rejections.append(Rejection(item, f"no label for youtube_id {yid!r} in {path.name}"))
+                continue
+            self.labels[item] = index[label]
+            self.captions[item] = label
+            items.append(item)
+        return self._limit(items, str(self.dir))
