@@ -16,6 +16,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "evaluate": ("vdm.metrics.cli", "FVD of a sample set against real clips"),
     "report": ("vdm.report.cli", "tables and plots from metrics"),
     "sizes": ("vdm.model.cli", "parameter counts of the named U-Net sizes"),
+    "schema": ("vdm.schema", "write the workflow's JSON schema generated from the config dataclasses"),
 }
 
 

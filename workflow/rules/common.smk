@@ -1,0 +1,296 @@
+# Targets, path helpers, wildcard constraints and the ablation grid (paper Tables 2-6).
+#
+# Paths (every one follows from the wildcards; OUT = results/<config name>):
+#   OUT/configs/data.yaml, real.yaml           resolved configs of sharding / real-clip features
+#   OUT/configs/train/{run}.yaml               resolved training config of one run
+#   OUT/configs/sample/{run}/{setting}.yaml    resolved sampling + evaluation config
+#   OUT/data/{split}/                          webdataset shards + manifest.json
+#   OUT/train/{run}/                           training state (checkpoints, logs); resumed when rerun
+#   OUT/models/{run}.pt                        export (EMA weights + model config)
+#   OUT/samples/{run}/{setting}/samples.npz    sampled videos (+ samples.gif)
+#   OUT/metrics/real-features.npz              I3D features of the real test clips
+#   OUT/metrics/{run}/{setting}.json           FVD of one sample set
+#   OUT/report/...                             tables, plots, GIF grids, provenance
+#   OUT/logs/<rule>/...                        one log per job
+#
+# {run} = "img<K>": a training run with K independent images appended per video (img0 = video-only).
+# {setting} = "<sampler>-<steps>-w<guidance>[-<task>-<replace|recon<w_r>>]", every sampling parameter
+# that the grid varies (DiT style), e.g. "ancestral-64-w2" or "langevin-32-w0-extension-recon5".
+
+import copy
+import os
+import json
+import re
+
+import yaml
+from snakemake.utils import validate
+
+WORKFLOW_SECTIONS = ("ablation", "resources", "report")
+TRAIN_SKIPPED = ("sample", "evaluate")  # sections training never reads: editing them retrains nothing
+OUT = f"results/{config['name']}"
+CONDA_ENV = "../../envs/vdm.yaml"  # for --software-deployment-method conda (relative to this file)
+SHARDS = f"{OUT}/data"
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers and names
+# --------------------------------------------------------------------------------------------
+def num(x):
+    """Compact number for a path: 2.0 -> "2", 0.5 -> "0.5"."""
+    return f"{float(x):g}"
+
+
+def run_name(images_per_video):
+    return f"img{int(images_per_video)}"
+
+
+def run_images(run):
+    return int(run[len("img"):])
+
+
+SETTING_RE = r"(ancestral|langevin)-[0-9]+-w[0-9.]+(-(prediction|extension|superres)-(replace|recon[0-9.]+))?"
+_SETTING = re.compile(
+    r"(?P<sampler>ancestral|langevin)-(?P<steps>[0-9]+)-w(?P<w>[0-9.]+)"
+    r"(-(?P<task>prediction|extension|superres)-(?P<method>replace|recon)(?P<w_r>[0-9.]*))?"
+)
+
+
+def setting_name(s):
+    """Folder name of a sampling setting (a dict with sampler, steps, guidance_weight, task, ...)."""
+    name = f"{s['sampler']}-{int(s['steps'])}-w{num(s['guidance_weight'])}"
+    if s.get("task", "unconditional") != "unconditional":
+        method = "replace" if s["cond_method"] == "replacement" else f"recon{num(s['w_r'])}"
+        name += f"-{s['task']}-{method}"
+    return name
+
+
+def setting_overrides(name):
+    """Inverse of setting_name: the sample.* overrides that the folder name stands for."""
+    m = _SETTING.fullmatch(name)
+    if m is None:
+        raise ValueError(f"not a sampling setting name: {name!r} (expected {SETTING_RE})")
+    out = {
+        "sample.sampler": m["sampler"],
+        "sample.steps": int(m["steps"]),
+        "sample.guidance_weight": float(m["w"]),
+        "sample.task": m["task"] or "unconditional",
+    }
+    if m["task"]:
+        out["sample.cond_method"] = "replacement" if m["method"] == "replace" else "reconstruction"
+        if m["method"] == "recon":
+            out["sample.w_r"] = float(m["w_r"])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Resolved configs: the experiment sections with one run's / setting's overrides applied
+# --------------------------------------------------------------------------------------------
+def _set(d, dotted, value):
+    node = d
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[leaf] = value
+
+
+def experiment(overrides=(), skip=()):
+    """Experiment sections of the config with dotted overrides applied (a new dict)."""
+    exp = {k: copy.deepcopy(v) for k, v in config.items() if k not in WORKFLOW_SECTIONS and k not in skip}
+    exp.setdefault("data", {})["shards"] = SHARDS  # the workflow owns every path
+    for key, value in dict(overrides).items():
+        _set(exp, key, value)
+    return exp
+
+
+def train_overrides(run):
+    return {"data.images_per_video": run_images(run)}
+
+
+def sample_overrides(run, setting):
+    return {**train_overrides(run), **setting_overrides(setting)}
+
+
+# --------------------------------------------------------------------------------------------
+# The grid
+# --------------------------------------------------------------------------------------------
+ABL = config["ablation"]
+MAIN_RUN = run_name(config["data"]["images_per_video"])
+RUNS = [run_name(k) for k in ABL["images_per_video"]] or [MAIN_RUN]
+if MAIN_RUN not in RUNS:
+    raise ValueError(
+        f"config: ablation.images_per_video {ABL['images_per_video']} must contain "
+        f"data.images_per_video ({config['data']['images_per_video']}), the main run"
+    )
+SAMPLE = config["sample"]
+MAIN_SETTING = setting_name(SAMPLE)
+
+
+def _with(**changes):
+    return setting_name({**SAMPLE, **changes})
+
+
+def table_rows(table):
+    """Rows of one of our tables: (row keys, run, setting). Empty when the grid has no such axis."""
+    if table == "main":
+        return [({"images_per_video": run_images(MAIN_RUN)}, MAIN_RUN, MAIN_SETTING)]
+    if table == "joint_training":
+        if len(RUNS) < 2:
+            return []
+        return [({"images_per_video": run_images(r)}, r, MAIN_SETTING) for r in RUNS]
+    if table == "guidance":
+        return [({"guidance_weight": float(w)}, MAIN_RUN, _with(guidance_weight=w)) for w in ABL["guidance_weights"]]
+    if table == "sampler":
+        return [
+            ({"sampler": s["sampler"], "steps": int(s["steps"])}, MAIN_RUN, _with(sampler=s["sampler"], steps=s["steps"]))
+            for s in ABL["samplers"]
+        ]
+    if table == "conditioning":
+        c = ABL["conditioning"]
+        rows = []
+        for w in c["guidance_weights"] or [SAMPLE["guidance_weight"]]:
+            for method in c["methods"]:
+                for w_r in (c["w_r"] or [SAMPLE["w_r"]]) if method == "reconstruction" else [None]:
+                    keys = {"guidance_weight": float(w), "cond_method": method}
+                    extra = {"task": c["task"], "guidance_weight": w, "cond_method": method}
+                    if w_r is not None:
+                        keys["w_r"] = float(w_r)
+                        extra["w_r"] = w_r
+                    rows.append((keys, MAIN_RUN, _with(**extra)))
+        return rows
+    raise ValueError(f"unknown table {table!r}")
+
+
+TABLES = [t for t in ("main", "joint_training", "guidance", "sampler", "conditioning") if table_rows(t)]
+CELLS = sorted({(run, setting) for t in TABLES for _, run, setting in table_rows(t)})
+
+
+def _check_grid():
+    """Every run and setting of the grid must be a valid experiment config: checked against the
+    schema before any job runs, so that a bad grid value names its key up front."""
+    for run, setting in CELLS:
+        try:
+            validate(experiment(sample_overrides(run, setting)), "../schemas/config.schema.json", set_default=False)
+        except Exception as e:
+            raise ValueError(f"ablation grid cell {run}/{setting} is not a valid config: {e}") from None
+
+
+_check_grid()
+
+
+# --------------------------------------------------------------------------------------------
+# Resources (config `resources`, per rule, falling back to resources.default)
+# --------------------------------------------------------------------------------------------
+def threads_of(rule):
+    r = config["resources"]
+    return int(r.get(rule, {}).get("threads", r.get("default", {}).get("threads", 1)))
+
+
+def resources_of(rule):
+    r = config["resources"]
+    out = {**r.get("default", {}), **r.get(rule, {})}
+    out.pop("threads", None)
+    if not out.get("gpu"):
+        out.pop("gpu", None)  # no GPU request at all rather than --gpus=0
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+def metrics_path(run, setting):
+    return f"{OUT}/metrics/{run}/{setting}.json"
+
+
+def samples_path(run, setting):
+    return f"{OUT}/samples/{run}/{setting}/samples.npz"
+
+
+def table_outputs(table):
+    return {
+        "csv": f"{OUT}/report/tables/{table}.csv",
+        "md": f"{OUT}/report/tables/{table}.md",
+        "png": f"{OUT}/report/plots/{table}.png",
+        "gif": f"{OUT}/report/gifs/{table}.gif",
+    }
+
+
+def all_targets():
+    out = [f"{OUT}/report/README.md"]
+    for t in TABLES:
+        out += list(table_outputs(t).values())
+    out += [f"{OUT}/report/provenance/{run}/{setting}.json" for run, setting in CELLS]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Input and params functions of the rules
+# --------------------------------------------------------------------------------------------
+def parent_of_output(wildcards, output):
+    """The folder holding the first output (e.g. the shard root above OUT/data/<split>)."""
+    return os.path.dirname(output[0])
+
+
+def write_resolved_config(path, cfg, log, what):
+    with open(path, "w") as f:
+        f.write(f"# {what}: resolved by the workflow from the configuration; do not edit.\n")
+        yaml.safe_dump(cfg, f, sort_keys=False)
+    with open(log, "w") as f:
+        f.write(f"wrote {path}\n")
+
+
+def _train_config(wildcards):
+    return experiment(train_overrides(wildcards.run), skip=TRAIN_SKIPPED)
+
+
+def _sample_config(wildcards):
+    return experiment(sample_overrides(wildcards.run, wildcards.setting))
+
+
+def _sample_inputs(wildcards):
+    inputs = {
+        "cfg": f"{OUT}/configs/sample/{wildcards.run}/{wildcards.setting}.yaml",
+        "model": f"{OUT}/models/{wildcards.run}.pt",
+    }
+    if setting_overrides(wildcards.setting)["sample.task"] != "unconditional":
+        inputs["shards"] = f"{SHARDS}/{SAMPLE['cond_split']}"
+    return inputs
+
+
+def _table_spec(table):
+    rows = [
+        {
+            "keys": keys,
+            "run": run,
+            "setting": setting,
+            "metrics": metrics_path(run, setting),
+            "samples": samples_path(run, setting),
+        }
+        for keys, run, setting in table_rows(table)
+    ]
+    return {
+        "table": table,
+        "experiment": config["name"],
+        "rows": rows,
+        "note": config["report"]["dataset_note"],
+        "paper": config["report"]["paper"].get(table),
+        "gif_videos": config["report"]["gif_videos"],
+    }
+
+
+def _table_inputs(wildcards):
+    rows = table_rows(wildcards.table)
+    return {
+        "metrics": [metrics_path(run, setting) for _, run, setting in rows],
+        "samples": [samples_path(run, setting) for _, run, setting in rows],
+    }
+
+
+def _table_spec_json(wildcards):
+    return json.dumps(_table_spec(wildcards.table), sort_keys=True)
+
+
+wildcard_constraints:
+    run=r"img[0-9]+",
+    setting=SETTING_RE,
+    split=r"train|test",
+    table="|".join(["main", "joint_training", "guidance", "sampler", "conditioning"]),

@@ -1,0 +1,73 @@
+# Resolved configs and sharding (DESIGN: shard records). Each resolved config holds exactly the
+# experiment sections its stage reads, with the run's / setting's overrides applied; the vdm CLIs
+# load them strictly. A change in config/config.yaml rewrites only the configs it changes (params
+# rerun trigger), and only their downstream jobs rerun.
+
+
+rule data_config:
+    output:
+        f"{OUT}/configs/data.yaml",
+    params:
+        cfg=experiment(skip=("model", "diffusion", "train", "launch", "sample", "evaluate")),
+    log:
+        f"{OUT}/logs/configs/data.log",
+    localrule: True
+    run:
+        write_resolved_config(output[0], params.cfg, log[0], "sharding config")
+
+
+rule real_config:
+    output:
+        f"{OUT}/configs/real.yaml",
+    params:
+        cfg=experiment(skip=("model", "diffusion", "train", "launch", "sample")),
+    log:
+        f"{OUT}/logs/configs/real.log",
+    localrule: True
+    run:
+        write_resolved_config(output[0], params.cfg, log[0], "real-clip features config")
+
+
+rule train_config:
+    output:
+        f"{OUT}/configs/train/{{run}}.yaml",
+    params:
+        cfg=_train_config,
+    log:
+        f"{OUT}/logs/configs/train/{{run}}.log",
+    localrule: True
+    run:
+        write_resolved_config(output[0], params.cfg, log[0], f"training config of run {wildcards.run}")
+
+
+rule sample_config:
+    output:
+        f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
+    params:
+        cfg=_sample_config,
+    log:
+        f"{OUT}/logs/configs/sample/{{run}}/{{setting}}.log",
+    localrule: True
+    run:
+        write_resolved_config(
+            output[0], params.cfg, log[0], f"sampling/evaluation config of {wildcards.run}/{wildcards.setting}"
+        )
+
+
+rule shard:
+    input:
+        cfg=f"{OUT}/configs/data.yaml",
+    output:
+        directory(f"{SHARDS}/{{split}}"),
+    log:
+        f"{OUT}/logs/shard/{{split}}.log",
+    threads: threads_of("shard")
+    resources:
+        **resources_of("shard"),
+    conda:
+        CONDA_ENV
+    params:
+        out=parent_of_output,
+    shell:
+        "vdm shard --config {input.cfg} --split {wildcards.split} --out {params.out}"
+        " --workers {threads} > {log} 2>&1"

@@ -1,0 +1,71 @@
+# Report: one table (CSV + Markdown + plot + GIF grid) per ablation the grid covers, with the
+# paper's number in its own column; a provenance record per result; an index README.md.
+
+
+rule table:
+    input:
+        unpack(_table_inputs),
+    output:
+        **table_outputs("{table}"),
+    params:
+        spec=_table_spec_json,
+    log:
+        f"{OUT}/logs/report/{{table}}.log",
+    threads: threads_of("report")
+    resources:
+        **resources_of("report"),
+    conda:
+        CONDA_ENV
+    shell:
+        "vdm report table --spec {params.spec:q} --csv {output.csv} --md {output.md}"
+        " --plot {output.png} --gif {output.gif} > {log} 2>&1"
+
+
+rule provenance:
+    input:
+        cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
+        train_cfg=f"{OUT}/configs/train/{{run}}.yaml",
+        model=f"{OUT}/models/{{run}}.pt",
+        samples=f"{OUT}/samples/{{run}}/{{setting}}/samples.npz",
+        metrics=f"{OUT}/metrics/{{run}}/{{setting}}.json",
+    output:
+        f"{OUT}/report/provenance/{{run}}/{{setting}}.json",
+    log:
+        f"{OUT}/logs/report/provenance/{{run}}/{{setting}}.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "vdm report provenance --config {input.cfg} --train-config {input.train_cfg} --model {input.model}"
+        " --samples {input.samples} --metrics {input.metrics} --out {output} > {log} 2>&1"
+
+
+rule report_index:
+    input:
+        md=[table_outputs(t)["md"] for t in TABLES],
+        png=[table_outputs(t)["png"] for t in TABLES],
+        gif=[table_outputs(t)["gif"] for t in TABLES],
+    output:
+        f"{OUT}/report/README.md",
+    params:
+        title=f"vdm results: {config['name']}",
+        note=config["report"]["dataset_note"],
+    log:
+        f"{OUT}/logs/report/index.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "vdm report index --title {params.title:q} --note {params.note:q} --tables {input.md}"
+        " --out {output} > {log} 2>&1"
+
+
+# One target per table, e.g. `snakemake --cores 2 table_guidance` (only the tables the grid covers).
+for _table in TABLES:
+
+    rule:
+        name:
+            f"table_{_table}"
+        input:
+            list(table_outputs(_table).values()),
+        localrule: True

@@ -1,0 +1,20 @@
+# Sampling (paper §1, §4): one sample set per training run and sampling setting. Conditional tasks
+# (prediction, extension, super-resolution) take their conditioning clips from the test shards.
+
+
+rule sample:
+    input:
+        unpack(_sample_inputs),
+    output:
+        npz=f"{OUT}/samples/{{run}}/{{setting}}/samples.npz",
+        gif=f"{OUT}/samples/{{run}}/{{setting}}/samples.gif",
+    log:
+        f"{OUT}/logs/sample/{{run}}/{{setting}}.log",
+    threads: threads_of("sample")
+    resources:
+        **resources_of("sample"),
+    conda:
+        CONDA_ENV
+    shell:
+        "vdm sample --checkpoint {input.model} --config {input.cfg} --out {output.npz} --gif {output.gif}"
+        " > {log} 2>&1"

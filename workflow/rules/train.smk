@@ -1,0 +1,26 @@
+# Training (paper Appendix A). `vdm train` submits the run through submitit (executor from the
+# config's `launch` section: local, or slurm with the GPUs/nodes/time limit given there) and waits
+# for it. It is a local rule: a training rule that were itself a cluster job would hold a slot
+# while its own submitit job waits for one (a small node can deadlock) and would orphan that job
+# when cancelled. The training state lives in OUT/train/{run} (not an output, so Snakemake never
+# deletes it): killing the workflow and rerunning resumes from the newest checkpoint.
+
+
+rule train:
+    input:
+        cfg=f"{OUT}/configs/train/{{run}}.yaml",
+        shards=f"{SHARDS}/train",
+    output:
+        f"{OUT}/models/{{run}}.pt",
+    params:
+        workdir=f"{OUT}/train/{{run}}",
+    log:
+        f"{OUT}/logs/train/{{run}}.log",
+    localrule: True
+    threads: threads_of("train")
+    resources:
+        **resources_of("train"),
+    conda:
+        CONDA_ENV
+    shell:
+        "vdm train --config {input.cfg} --workdir {params.workdir} --export {output} > {log} 2>&1"
