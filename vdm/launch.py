@@ -37,12 +37,17 @@ class TrainJob(Checkpointable):
     def __call__(self) -> dict[str, Any]:
         from vdm.config import ExperimentConfig
         from vdm.train import distributed as D
-        from vdm.train.loop import train
+        from vdm.train.loop import TrainingInterrupted, train
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")
         try:
             return train(cfg, self.workdir, self.export)
+        except TrainingInterrupted as e:
+            # Stopped by SIGTERM/SIGINT at a step boundary, state saved: a result, not a crash (no
+            # post-mortem debugger under the debug executor); the command exits with 128 + SIGTERM.
+            logging.getLogger("vdm.train").warning("%s", e)
+            return {"interrupted": str(e)}
         finally:
             D.teardown()
 
@@ -131,6 +136,9 @@ def submit_and_wait(cfg: Any, workdir: Path, export: Path | None, executor: str)
         if stderr is not None:
             print(f"--- last lines of {stderr} ---\n{_tail(stderr)}", file=sys.stderr)
         return 1
+    if "interrupted" in result:
+        print(f"vdm train: job {job.job_id} {result['interrupted']}", file=sys.stderr)
+        return 143
     print(f"vdm train: job {job.job_id} done: step {result['step']}, {result['samples_seen']} samples seen"
           + (f"; export {export}" if export else ""), flush=True)
     return 0

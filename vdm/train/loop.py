@@ -68,27 +68,28 @@ def derive_seed(seed: int, purpose: str, *ints: int) -> int:
 
 
 def draw_noise(
-    seed: int, step: int, micro: int, first_index: int, global_micro_batch: int, x_shape: tuple[int, ...],
-    device: torch.device, *, low_discrepancy: bool,
+    seed: int, step: int, first_index: int, batch_size: int, x_shape: tuple[int, ...], device: torch.device,
+    *, low_discrepancy: bool,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """t [b], ε [b, C, T, H, W] and a uniform u [b] for the CFG dropout coin, one generator per example.
+    """t [b], ε [b, C, T, H, W] and a uniform coin [b] for the CFG dropout, one generator per example.
 
-    Example i of this rank is global example ``first_index + i`` of micro-batch ``micro`` of ``step``.
-    Low-discrepancy t (Kingma et al. 2021): (u0 + j / global_micro_batch) mod 1, one u0 per micro-batch.
+    Example i of this micro-batch is example ``first_index + i`` of the global batch of ``step``
+    (``batch_size`` examples: all ranks and micro-batches), so the draws do not depend on the split.
+    Low-discrepancy t (Kingma et al. 2021): (u0 + j / batch_size) mod 1, one u0 per step.
     """
     b = x_shape[0]
     gen = torch.Generator(device=device)
     t, eps, coin = torch.empty(b, device=device), torch.empty(x_shape, device=device), torch.empty(b, device=device)
     for i in range(b):
-        gen.manual_seed(derive_seed(seed, "example", step, micro, first_index + i))
+        gen.manual_seed(derive_seed(seed, "example", step, first_index + i))
         t[i] = torch.rand((), generator=gen, device=device)
         coin[i] = torch.rand((), generator=gen, device=device)
         eps[i] = torch.randn(x_shape[1:], generator=gen, device=device)  # [C, T, H, W]
     if low_discrepancy:
-        gen.manual_seed(derive_seed(seed, "t0", step, micro))
+        gen.manual_seed(derive_seed(seed, "t0", step))
         u0 = torch.rand((), generator=gen, device=device)
-        j = torch.arange(first_index, first_index + b, device=device, dtype=torch.float32)
-        t = torch.remainder(u0 + j / global_micro_batch, 1.0)
+        j = torch.arange(first_index, first_index + b, device=device, dtype=torch.float64)
+        t = torch.remainder(u0 + j / batch_size, 1.0).float()
     return t, eps, coin
 
 
@@ -237,7 +238,7 @@ class Trainer:
         self.net: nn.Module = self.model
         if self.dist.enabled:
             self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device] if self.device.type == "cuda" else None, broadcast_buffers=False
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None
             )
         self.logsnr_fn = CosineSchedule.from_config(cfg.diffusion)
         self.text = TextCache(self.tc.text_encoder) if cfg.model.text_dim > 0 else None
@@ -351,9 +352,9 @@ class Trainer:
         is_image = batch.get("is_image")
         if is_image is not None:
             is_image = is_image.to(self.device)  # [b, T+K]
-        first = self.dist.rank * self.micro_batch
-        t, eps, coin = draw_noise(self.cfg.seed, self.step, micro, first, self.micro_batch * self.dist.world_size,
-                                  tuple(x.shape), self.device,
+        # Global example index: micro-batch-major, then rank (the order of ArrayLoader-style streams).
+        first = (micro * self.dist.world_size + self.dist.rank) * self.micro_batch
+        t, eps, coin = draw_noise(self.cfg.seed, self.step, first, self.tc.batch_size, tuple(x.shape), self.device,
                                   low_discrepancy=self.cfg.diffusion.t_sampling == "low_discrepancy")
         frame_weight = None
         if is_image is not None:
