@@ -1,11 +1,53 @@
-"""Evaluation (FVD) settings (paper §5)."""
+"""Evaluation (FVD) settings (paper §5; protocol in DESIGN.md "FVD, the canonical way")."""
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    num_real: int = 256  # real clips in the reference statistics
+    num_real: int = 256  # real clips in the reference statistics (paper BAIR: the 256 test examples)
     batch_size: int = 8  # videos per I3D forward pass
+    split: str = "test"  # data split the real clips are cut from
+    # Seed of the protocol-fixed clip offsets of the real clips (vdm.data.loader.eval_clips). The
+    # paper is silent; one fixed seed makes every sample set of an experiment meet the same clips.
+    real_seed: int = 0
+    # I3D features: "logits" = the 400-d time-averaged logits (canonical FVD); "pool" = the 1024-d
+    # time-averaged Mixed_5c pool (not comparable with published FVD numbers).
+    features: Literal["logits", "pool"] = "logits"
+    # Uncertainty of the value (the paper reports "±" without saying how):
+    #   "bootstrap": value on all samples; interval = percentile interval of the distance over
+    #                num_bootstrap resamples (with replacement) of both feature sets;
+    #   "chunks":    the generated set is cut into num_chunks disjoint chunks, each compared with all
+    #                real clips (paper §5.2, BAIR: 100 x 256 samples vs 256 real); value = mean over
+    #                chunks, interval = mean ± z * std / sqrt(num_chunks).
+    interval: Literal["bootstrap", "chunks"] = "bootstrap"
+    num_bootstrap: int = 100  # bootstrap resamples (0: no interval)
+    num_chunks: int = 10  # chunks of the generated set for interval="chunks"
+    interval_level: float = 0.95  # coverage of the reported interval (fraction)
+    bootstrap_seed: int = 0  # seed of the bootstrap resampling
+    # Guard: fewer samples (on either side) than this are reported as unreliable in the metrics JSON
+    # and warned about. None: feature dimension + 1 (401 for logits), the fewest samples whose
+    # covariance can have full rank. Below 2 samples there is no covariance at all (error).
+    min_samples: int | None = None
+    # Folder of the cached real-clip features (one file per split, data settings, seed and detector);
+    # "" disables the cache unless `vdm evaluate --real-cache` names a file.
+    cache_dir: str = "results/fvd_cache"
+
+    def validate(self) -> None:
+        from vdm.config import ConfigError
+
+        if self.num_real < 2:
+            raise ConfigError(f"num_real must be >= 2 (a covariance needs 2 samples), got {self.num_real}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.num_bootstrap < 0:
+            raise ConfigError(f"num_bootstrap must be >= 0, got {self.num_bootstrap}")
+        if self.interval == "chunks" and self.num_chunks < 2:
+            raise ConfigError(f"num_chunks must be >= 2 for interval 'chunks', got {self.num_chunks}")
+        if not 0.0 < self.interval_level < 1.0:
+            raise ConfigError(f"interval_level must be in (0, 1), got {self.interval_level}")
+        if self.min_samples is not None and self.min_samples < 2:
+            raise ConfigError(f"min_samples must be >= 2 or null, got {self.min_samples}")
