@@ -40,6 +40,7 @@ class TrainJob(Checkpointable):
         from vdm.train.loop import TrainingInterrupted, train
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        _limit_threads()
         cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")
         try:
             return train(cfg, self.workdir, self.export)
@@ -56,6 +57,18 @@ class TrainJob(Checkpointable):
         from submitit.helpers import DelayedSubmission
 
         return DelayedSubmission(TrainJob(self.cfg_dict, self.workdir, self.export))
+
+
+def _limit_threads() -> None:
+    """Inside a SLURM task use the allocated cores (cpus_per_task) unless OMP_NUM_THREADS says otherwise;
+    more threads than cores makes CPU training many times slower."""
+    import os
+
+    import torch
+
+    cpus = os.environ.get("SLURM_CPUS_PER_TASK")
+    if cpus and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, int(cpus)))
 
 
 def make_executor(cfg: Any, workdir: Path, executor: str) -> Any:
