@@ -135,7 +135,7 @@ def gaussian_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     f = np.asarray(feats, dtype=np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
         raise FVDError(f"features must be [N >= 2, D], got shape {f.shape}")
-    return f.mean(axis=0), np.cov(f, rowvar=False, ddof=1)
+    return f.mean(axis=0), np.atleast_2d(np.cov(f, rowvar=False, ddof=1))
 
 
 def frechet_distance_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:

@@ -1,0 +1,232 @@
+"""Fréchet distance, intervals, the small-sample guard, the real-feature cache and ``vdm evaluate``."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from vdm.metrics import fvd, i3d
+from vdm.metrics.config import EvalConfig
+
+
+def _independent_fd(a: np.ndarray, b: np.ndarray) -> float:
+    """Textbook float64 Fréchet distance written without np.cov or scipy: explicit (N-1) covariances,
+    tr sqrt(S_a S_b) = sum sqrt(eig(S_a^1/2 S_b S_a^1/2)) by symmetric eigendecompositions."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    mu_a, mu_b = a.sum(0) / len(a), b.sum(0) / len(b)
+    s_a = (a - mu_a).T @ (a - mu_a) / (len(a) - 1)
+    s_b = (b - mu_b).T @ (b - mu_b) / (len(b) - 1)
+    w, v = np.linalg.eigh(s_a)
+    root_a = v @ np.diag(np.sqrt(np.maximum(w, 0))) @ v.T
+    eig = np.linalg.eigvalsh(root_a @ s_b @ root_a)
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.sqrt(np.maximum(eig, 0)).sum())
+
+
+def _features(n: int, dim: int, seed: int, shift: float = 0.0, scale: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mix = rng.standard_normal((dim, dim)) / math.sqrt(dim)  # correlated features
+    return (rng.standard_normal((n, dim)) @ mix) * scale + shift
+
+
+# ------------------------------------------------------------------------------------------------
+# The distance
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("n_a, n_b, dim", [(300, 250, 64), (300, 260, 200)])
+def test_frechet_distance_matches_independent_float64(n_a, n_b, dim):
+    a = _features(n_a, dim, 0)
+    b = _features(n_b, dim, 1, shift=0.3, scale=1.2)
+    ours, ref = fvd.frechet_distance(a, b), _independent_fd(a, b)
+    assert ref > 1.0
+    assert abs(ours - ref) <= 1e-8 * abs(ref)
+
+
+def test_frechet_distance_one_dimension_closed_form():
+    """1-D: FD = (m_a - m_b)^2 + (s_a - s_b)^2 with the unbiased (N-1) standard deviations."""
+    a = np.array([[0.0], [1.0], [2.0], [5.0]])
+    b = np.array([[1.0], [3.0], [8.0]])
+    s_a, s_b = np.std(a, ddof=1), np.std(b, ddof=1)
+    expected = (a.mean() - b.mean()) ** 2 + (s_a - s_b) ** 2
+    assert fvd.frechet_distance(a, b) == pytest.approx(expected, rel=1e-12)
+    biased = (a.mean() - b.mean()) ** 2 + (np.std(a) - np.std(b)) ** 2
+    assert abs(fvd.frechet_distance(a, b) - biased) > 1e-3  # N vs N-1 is visible
+
+
+def test_frechet_distance_basic_properties():
+    a = _features(200, 32, 2)
+    b = _features(180, 32, 3, scale=0.8)
+    assert abs(fvd.frechet_distance(a, a)) < 1e-9
+    assert fvd.frechet_distance(a, b) == pytest.approx(fvd.frechet_distance(b, a), rel=1e-9)
+    shift = np.linspace(-1, 1, 32)
+    assert fvd.frechet_distance(a, a + shift) == pytest.approx(float(shift @ shift), rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("n_a, n_b, dim", [(12, 20, 100), (40, 30, 100), (300, 250, 64)])
+def test_fast_distance_equals_sqrtm_distance(n_a, n_b, dim):
+    """The bootstrap's SVD form equals the canonical sqrtm form, rank-deficient covariances included
+    (there sqrtm's square roots of round-off eigenvalues limit the agreement to ~1e-7)."""
+    a = _features(n_a, dim, 4)
+    b = _features(n_b, dim, 5, shift=0.1)
+    full_rank = min(n_a, n_b) > dim
+    assert fvd.frechet_distance_fast(a, b) == pytest.approx(fvd.frechet_distance(a, b),
+                                                            rel=1e-10 if full_rank else 1e-6)
+    if full_rank:
+        assert fvd.frechet_distance_fast(a, b) == pytest.approx(_independent_fd(a, b), rel=1e-10)
+
+
+def test_bad_feature_shapes():
+    with pytest.raises(fvd.FVDError, match="same D"):
+        fvd.frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
+    with pytest.raises(fvd.FVDError, match="N >= 2"):
+        fvd.frechet_distance(np.zeros((1, 3)), np.zeros((5, 3)))
+
+
+# ------------------------------------------------------------------------------------------------
+# Intervals and the guard
+# ------------------------------------------------------------------------------------------------
+def test_bootstrap_interval_brackets_value_and_is_seeded():
+    real, gen = _features(120, 16, 6), _features(100, 16, 7, shift=0.5)
+    cfg = EvalConfig(num_bootstrap=50, min_samples=10)
+    r1 = fvd.compute_fvd(real, gen, cfg)
+    r2 = fvd.compute_fvd(real, gen, cfg)
+    lo, hi = r1["interval"]
+    assert lo < r1["value"] < hi
+    assert r1 == r2  # same seed, same interval
+    r3 = fvd.compute_fvd(real, gen, EvalConfig(num_bootstrap=50, min_samples=10, bootstrap_seed=1))
+    assert r3["interval"] != r1["interval"]
+    assert r1["interval_info"]["method"] == "bootstrap" and r1["interval_info"]["std"] > 0
+    assert r1["reliable"] and r1["warnings"] == []
+
+
+def test_chunk_interval_is_mean_of_chunks():
+    real, gen = _features(80, 8, 8), _features(90, 8, 9, shift=0.2)
+    cfg = EvalConfig(interval="chunks", num_chunks=3, min_samples=5)
+    r = fvd.compute_fvd(real, gen, cfg)
+    chunks = [fvd.frechet_distance(real, gen[k * 30:(k + 1) * 30]) for k in range(3)]
+    assert r["value"] == pytest.approx(np.mean(chunks), rel=1e-12)
+    assert r["interval_info"]["chunk_values"] == pytest.approx(chunks)
+    lo, hi = r["interval"]
+    assert lo < r["value"] < hi
+    assert (hi - lo) / 2 == pytest.approx(1.959964 * np.std(chunks, ddof=1) / math.sqrt(3), rel=1e-5)
+
+
+def test_guard_flags_too_few_samples():
+    real, gen = _features(30, 100, 10), _features(30, 100, 11)
+    with pytest.warns(UserWarning, match="too few samples"):
+        r = fvd.compute_fvd(real, gen, EvalConfig(num_bootstrap=0))
+    assert r["reliable"] is False and r["min_samples"] == 101 and "too few samples" in r["warnings"][0]
+    assert r["interval"] is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = fvd.compute_fvd(real, gen, EvalConfig(num_bootstrap=0, min_samples=30))
+    assert ok["reliable"] is True and ok["warnings"] == []
+    with pytest.raises(fvd.FVDError, match="at least 2"):
+        fvd.compute_fvd(real[:1], gen, EvalConfig(num_bootstrap=0))
+
+
+# ------------------------------------------------------------------------------------------------
+# Cache
+# ------------------------------------------------------------------------------------------------
+def test_feature_cache_reuses_and_refuses_other_settings(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.arange(12, dtype=np.float32).reshape(3, 4)
+
+    info = {"real": {"split": "test", "seed": 0}, **fvd.detector_info("logits")}
+    path = tmp_path / "real.npz"
+    f1, hit1 = fvd.cached_features(path, info, compute)
+    f2, hit2 = fvd.cached_features(path, info, compute)
+    assert (hit1, hit2) == (False, True) and len(calls) == 1
+    np.testing.assert_array_equal(f1, f2)
+    other = {**info, "real": {"split": "test", "seed": 1}}
+    with pytest.raises(fvd.FVDError, match="other settings"):
+        fvd.cached_features(path, other, compute)
+    cfg = EvalConfig(cache_dir=str(tmp_path))
+    assert fvd.default_cache_path(cfg, info, "test") != fvd.default_cache_path(cfg, other, "test")
+    assert fvd.default_cache_path(EvalConfig(cache_dir=""), info, "test") is None
+
+
+# ------------------------------------------------------------------------------------------------
+# With the real detector
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def detector():
+    return i3d.load_i3d("cpu")
+
+
+def test_fvd_real_halves_much_smaller_than_real_vs_noise(detector):
+    """Moving MNIST clips (real MNIST digits): two halves of the real set are close; noise is far.
+
+    9 frames (I3D's minimum) keep it cheap; with 8 clips per set the halves measure ~200 and the
+    noise ~1700 (the small-sample bias of a 400-d covariance keeps the halves well above 0)."""
+    from vdm.data.moving_mnist import generate_video
+
+    n = 8
+    real = np.stack([generate_video(0, "test", i, length=9)[0] for i in range(2 * n)])  # [2n, 9, 64, 64, 1]
+    noise = np.random.default_rng(0).integers(0, 256, size=(n, *real.shape[1:]), dtype=np.uint8)
+    feats = fvd.extract_features(np.concatenate([real, noise]), detector, batch_size=8, progress=False)
+    assert feats.shape == (3 * n, i3d.NUM_CLASSES) and np.isfinite(feats).all()
+    halves = fvd.frechet_distance(feats[:n], feats[n:2 * n])
+    to_noise = fvd.frechet_distance(feats[:n], feats[2 * n:])
+    print(f"FVD(real half, real half) = {halves:.1f}, FVD(real, noise) = {to_noise:.1f}")
+    assert to_noise > 5 * halves
+
+
+def test_evaluate_cli_end_to_end(tmp_path, capsys):
+    """Real shards -> `vdm evaluate --real-only` -> `vdm evaluate` with the cache; errors exit with 2."""
+    from vdm.__main__ import main
+
+    cfg = {
+        "name": "fvd-test",
+        "data": {"source": "moving_mnist", "resolution": 16, "channels": 1, "frames": 9, "images_per_video": 2,
+                 "mnist_video_length": 10, "mnist_train_videos": 4, "mnist_test_videos": 4, "shard_size": 4,
+                 "shards": str(tmp_path / "data")},
+        "model": {"size": "tiny"},  # 16x16, 1 channel (the shard stage checks the data against the model)
+        "evaluate": {"num_real": 4, "num_bootstrap": 5, "batch_size": 4, "cache_dir": str(tmp_path / "cache")},
+    }
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    assert main(["shard", "--config", str(cfg_path), "--split", "test"]) == 0
+    feats_path = tmp_path / "real-features.npz"
+    assert main(["evaluate", "--config", str(cfg_path), "--real-only", "--real-cache", str(feats_path),
+                 "--no-progress"]) == 0
+    with np.load(feats_path) as z:
+        assert z["features"].shape == (4, i3d.NUM_CLASSES)
+
+    rng = np.random.default_rng(0)
+    samples = tmp_path / "samples.npz"
+    np.savez(samples, videos=rng.integers(0, 256, size=(4, 9, 16, 16, 1), dtype=np.uint8), seeds=np.arange(4),
+             settings=np.array(json.dumps({"sampler": "ancestral", "steps": 8})))
+    out = tmp_path / "metrics.json"
+    args = ["evaluate", "--config", str(cfg_path), "--samples", str(samples), "--out", str(out),
+            "--real-cache", str(feats_path), "--no-progress"]
+    with pytest.warns(UserWarning, match="too few samples"):
+        assert main(args + ["--set", "data.images_per_video=0"]) == 0  # training-only field: same cache
+    m = json.loads(out.read_text())
+    assert m["metric"] == "fvd" and m["value"] > 0 and len(m["interval"]) == 2
+    assert (m["n_real"], m["n_generated"]) == (4, 4)
+    assert m["weights_sha256"] == i3d.WEIGHTS_SHA256 and "i3d" in m["detector_id"]
+    assert m["reliable"] is False and m["warnings"]
+    assert m["settings"]["real"]["from_cache"] is True and m["settings"]["real"]["source"] == "eval_clips"
+    assert m["settings"]["samples"]["settings"] == {"sampler": "ancestral", "steps": 8}
+
+    # Other clip settings with the same cache file: refused, not silently reused.
+    assert main(args + ["--set", "evaluate.real_seed=1"]) == 2
+    assert "other settings" in capsys.readouterr().err
+    # Real clips of another length: refused.
+    real = tmp_path / "real.npz"
+    np.savez(real, videos=np.zeros((4, 10, 16, 16, 1), np.uint8))
+    assert main(["evaluate", "--config", str(cfg_path), "--samples", str(samples), "--out", str(out),
+                 "--real", str(real), "--no-progress"]) == 2
+    assert "10 frames" in capsys.readouterr().err
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, frames=np.zeros((4, 9, 16, 16, 1), np.uint8))
+    assert main(["evaluate", "--config", str(cfg_path), "--samples", str(bad), "--out", str(out)]) == 2
+    assert "no 'videos' array" in capsys.readouterr().err
