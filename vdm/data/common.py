@@ -7,6 +7,7 @@ resolution, centre crop to a square, optionally resample to a target frame rate.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import re
@@ -134,15 +135,23 @@ def encode_npy(video: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def decode_npy(data: bytes) -> np.ndarray:
-    """Zero-copy view of an ``.npy`` payload (read-only)."""
-    buf = io.BytesIO(data)
+@functools.lru_cache(maxsize=64)
+def _npy_header(header: bytes) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    buf = io.BytesIO(header)
     version = np.lib.format.read_magic(buf)
     read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
     shape, fortran, dtype = read(buf)
     if dtype.hasobject:
         raise ValueError("object arrays are not allowed in shards")
-    arr = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)), offset=buf.tell())
+    return shape, fortran, dtype, buf.tell()
+
+
+def decode_npy(data: bytes) -> np.ndarray:
+    """Zero-copy, read-only view of an ``.npy`` payload (header parses are cached: records share shapes)."""
+    major = data[6]
+    head_len = int.from_bytes(data[8:10], "little") + 10 if major == 1 else int.from_bytes(data[8:12], "little") + 12
+    shape, fortran, dtype, offset = _npy_header(bytes(data[:head_len]))
+    arr = np.frombuffer(data, dtype=dtype, count=int(np.prod(shape)), offset=offset)
     return arr.reshape(shape, order="F" if fortran else "C")
 
 

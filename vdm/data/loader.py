@@ -205,13 +205,11 @@ class VideoLoader:
         cfg = self.cfg
         T, s, K, C = cfg.frames, cfg.frameskip, cfg.images_per_video, cfg.channels
         train = self.mode == _TRAIN
-        decoded: dict[str, np.ndarray] = {}
 
-        def video_of(rec) -> np.ndarray:  # [N, H, W, C]
-            key = rec["__key__"]
-            if key not in decoded:
-                decoded[key] = decode_video(rec, C)
-            return decoded[key]
+        def video_of(rec) -> np.ndarray:  # [N, H, W, C], decoded once per record (records sit in the image pool)
+            if "_video" not in rec:
+                rec["_video"] = decode_video(rec, C)
+            return rec["_video"]
 
         first = video_of(group[0])
         H, W = first.shape[1:3]
@@ -239,10 +237,14 @@ class VideoLoader:
                     img_video = video_of(others[o])
                     frame = img_video[int(rng.integers(0, len(img_video)))]
                     out[i, T + j] = frame[:, ::-1] if (train and cfg.flip and rng.random() < 0.5) else frame
-        video = torch.from_numpy(out).permute(0, 4, 1, 2, 3).float().div_(127.5).sub_(1.0)  # [B, C, T+K, H, W]
+        # uint8 -> [-1, 1] in numpy (single-threaded: no intra-op thread pool competing with training).
+        x = np.ascontiguousarray(out.transpose(0, 4, 1, 2, 3)).astype(np.float32)  # [B, C, T+K, H, W]
+        x /= np.float32(127.5)
+        x -= np.float32(1.0)
+        video = torch.from_numpy(x)  # [B, C, T+K, H, W]
         is_image = torch.zeros(len(group), T + K, dtype=torch.bool)  # [B, T+K]
         is_image[:, T:] = True
-        batch: dict[str, Any] = {"video": video.contiguous(), "is_image": is_image,
+        batch: dict[str, Any] = {"video": video, "is_image": is_image,
                                  "key": [r["__key__"] for r in group], "_epoch": epoch, "_position": position}
         if all("cls" in r for r in group):
             batch["cls"] = torch.tensor([int(r["cls"]) for r in group], dtype=torch.long)  # [B]
