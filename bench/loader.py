@@ -71,7 +71,7 @@ def main() -> None:
     p.add_argument("--images", type=int, default=8, help="K image frames appended per video")
     p.add_argument("--workers", type=int, default=0, help="loader worker processes")
     p.add_argument("--batches", type=int, default=200, help="loader batches timed")
-    p.add_argument("--steps", type=int, default=3, help="training steps timed")
+    p.add_argument("--steps", type=int, default=2, help="training steps timed")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 

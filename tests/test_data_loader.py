@@ -131,6 +131,22 @@ def test_two_ranks_two_workers_disjoint_cover(mnist):
     assert not set(seen[0]) & set(seen[1])
 
 
+def test_train_mode_ranks_split_by_node(mnist):
+    """Non-resampled training: within one epoch, 2 ranks × 2 workers read disjoint records covering the split
+    (shards of 4,4,4,4,4,2 records: each rank's share is even, so batch 2 drops nothing)."""
+    seen = []
+    for rank in range(2):
+        loader = VideoLoader(mnist, "train", batch_size=2, seed=0, rank=rank, world_size=2, num_workers=2,
+                             resampled=False)
+        keys = []
+        for batch in loader:
+            if loader.state_dict()["epoch"] == 1:
+                break
+            keys += batch["key"]
+        seen.append(keys)
+    assert len(seen[0] + seen[1]) == len(set(seen[0] + seen[1])) == 22
+
+
 def test_resampled_ranks_same_epoch_length(mnist):
     per_rank = []
     for rank in range(3):
