@@ -186,6 +186,14 @@ class InceptionI3d(nn.Module):
         self.channels_last = False  # activations stored [B, T, H, W, C] (see load_i3d)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda:  # cuDNN's default TF32 convolutions (10-bit mantissa) would break float32 parity
+            with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled,
+                                            benchmark=torch.backends.cudnn.benchmark,
+                                            deterministic=torch.backends.cudnn.deterministic, allow_tf32=False):
+                return self._forward(x)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] != 3:
             raise ValueError(f"I3D expects [B, 3, T, H, W], got {list(x.shape)}")
         if x.shape[2] < MIN_FRAMES:
