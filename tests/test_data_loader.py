@@ -76,6 +76,19 @@ def test_batch_contents_and_joint_masks(mnist):
             assert sources and key not in sources
 
 
+def test_images_from_other_videos_at_epoch_start(mnist):
+    """Batch size 1: even the first batch of an epoch appends frames of other records (look-ahead pool)."""
+    recs = records(mnist)
+    loader = VideoLoader(mnist, "train", batch_size=1, seed=2)
+    for batch in itertools.islice(iter(loader), 23):  # 22 records: batch 22 is the first of epoch 1
+        if loader.state_dict()["position"] != 1:
+            continue
+        u8, key = to_uint8(batch["video"][0]), batch["key"][0]
+        for j in range(4, 7):
+            sources = [k for k, v in recs.items() if any(np.array_equal(u8[j], f) for f in v)]
+            assert sources and key not in sources
+
+
 def test_flip(mnist):
     cfg = DataConfig(**{**mnist.__dict__, "flip": True, "images_per_video": 0})
     recs = records(cfg)

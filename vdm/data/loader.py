@@ -105,24 +105,36 @@ class _Stream:
         epoch, position = self.epoch, self.position
         k = 0  # batches of the rank stream passed since this iterator started (worker assignment)
         while True:
+            # The image pool (paper §3: images from other random videos of the split) holds the most
+            # recent `image_pool` records read from the rank stream, read up to `image_pool` records
+            # ahead of the batch: every batch, even the first of an epoch, draws from a full pool,
+            # and the pool is a function of (epoch, position) only, so resume stays exact.
+            stream = iter(self.raw_records(epoch))
             pool: collections.deque = collections.deque(maxlen=L.cfg.image_pool)
-            group: list[dict] = []
-            p = 0
-            for rec in self.raw_records(epoch):
+            ahead: collections.deque = collections.deque()
+            for rec in itertools.islice(stream, max(L.cfg.image_pool, B)):
+                ahead.append(rec)
                 pool.append(rec)
-                group.append(rec)
-                if len(group) < B:
-                    continue
+            p = 0
+            while True:
+                while len(ahead) < B:
+                    rec = next(stream, None)
+                    if rec is None:
+                        break
+                    ahead.append(rec)
+                    pool.append(rec)
+                if len(ahead) < B:
+                    break
+                group = [ahead.popleft() for _ in range(B)]
                 if p >= position:
                     mine = L.mode == _EVAL or k % num_workers == worker
                     k += 1
                     if mine:
                         yield L.collate(group, pool, epoch, p)
                 p += 1
-                group = []
             if L.mode == _EVAL:
-                if group:
-                    yield L.collate(group, pool, epoch, p)
+                if ahead:
+                    yield L.collate(list(ahead), pool, epoch, p)
                 return
             if p == 0:
                 raise DataError(f"{L.dir}: epoch {epoch} of rank {L.rank} holds fewer than batch_size={B} "
