@@ -121,7 +121,10 @@ def preprocessing_settings(cfg) -> dict[str, Any]:
     if cfg.source == "ucf101":
         keys += ["ucf_split", "ucf_train_on_all"]
     out = {k: getattr(cfg, k) for k in keys}
-    out["resize"] = "short side bilinear (antialiased when shrinking), centre crop"
+    if cfg.source in ("ucf101", "kinetics600", "video_folder"):
+        out["resize"] = "short side to resolution on decode (swscale area filter), centre crop"
+    else:
+        out["resize"] = "short side to resolution (Pillow bilinear, antialiased when shrinking), centre crop"
     out["fps_resampling"] = "nearest earlier frame" if cfg.fps > 0 else "none"
     return json.loads(json.dumps(out))  # tuples -> lists
 
