@@ -122,6 +122,42 @@ def test_superres_from_low_res_npz(setup):
     assert z["videos"].shape == (2, 4, 16, 16, 1) and np.array_equal(z["cond_videos"], low)
 
 
+def test_superres_from_real_clips(setup):
+    root, cfg, export = setup
+    out = root / "s2.npz"
+    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
+                 "--set", "sample.task=superres", "--set", "sample.num_samples=2", "--set", "sample.w_r=3"]) == 0
+    z = _load(out)
+    from vdm.config import load_config
+    from vdm.data.loader import eval_clips
+    from vdm.sampling.cli import from_uint8, to_uint8
+    from vdm.sampling.tasks import downsample
+
+    c = load_config(cfg)
+    real = eval_clips(c.data, "test", 2, c.seed, frames=4)
+    assert np.array_equal(z["cond_videos"], to_uint8(downsample(from_uint8(real), 2)))  # x^a = D(real clip)
+    assert z["videos"].shape == (2, 4, 16, 16, 1)
+
+
+def test_class_labels_from_clips(setup):
+    root, cfg, _ = setup
+    export = _export(root / "cls100.pt", num_classes=100)
+    out = root / "l.npz"
+    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
+                 "--set", "sample.task=prediction", "--set", "sample.class_labels=eval",
+                 "--set", "sample.guidance_weight=1"]) == 0
+    z = _load(out)
+    from vdm.config import load_config
+    from vdm.data.loader import eval_clips
+
+    c = load_config(cfg)
+    _, meta = eval_clips(c.data, "test", 3, c.seed, frames=4, return_meta=True)
+    assert z["cls"].tolist() == list(meta["cls"])
+    small = _export(root / "cls5.pt", num_classes=5)
+    assert main(["--checkpoint", str(small), "--config", str(cfg), "--out", str(root / "bad.npz"), "--quiet",
+                 "--set", "sample.class_labels=eval"]) == 2  # Moving-MNIST labels go up to 99
+
+
 def test_class_and_text_conditioning_with_cfg(setup):
     root, cfg, _ = setup
     export = _export(root / "cond.pt", num_classes=5, text_dim=384)
@@ -152,6 +188,8 @@ def test_bad_input(setup, capsys):
     assert "reconstruction" in capsys.readouterr().err
     assert main(args + ["--set", "sample.task=prediction", "--set", "sample.cond_frames=4"]) == 2
     assert "conditioning frames" in capsys.readouterr().err
+    assert main(args + ["--set", "sample.guidance_weight=1"]) == 2  # unconditional export
+    assert "class- or text-conditional" in capsys.readouterr().err
     assert not (root / "x.npz").exists()
     assert main(args + ["--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out)["sample"]["steps"] == 3

@@ -122,9 +122,16 @@ def generate(cfg, export, device: torch.device, *, progress: bool = True) -> dic
         clips, meta = load_clips(cfg, N, T)
         cond_u8 = clips if needs_videos(sc) else None
     out: dict[str, np.ndarray] = {"seeds": np.asarray(seeds, dtype=np.int64)}
+    if sc.guidance_weight > 0 and mc.num_classes == 0 and mc.text_dim == 0:
+        raise ValueError(f"sample.guidance_weight={sc.guidance_weight} needs a class- or text-conditional model "
+                         "(the export has num_classes=0 and text_dim=0)")
     cls = txt_tokens = txt_mask = None
     if mc.num_classes > 0:
-        cls = torch.from_numpy(class_labels(cfg, seeds, mc.num_classes, meta)).to(device)
+        labels = class_labels(cfg, seeds, mc.num_classes, meta)
+        if labels.min() < 0 or labels.max() >= mc.num_classes:
+            raise ValueError(f"class labels {labels.tolist()} out of range for a model with "
+                             f"num_classes={mc.num_classes}")
+        cls = torch.from_numpy(labels).to(device)
         out["cls"] = cls.cpu().numpy()
     if mc.text_dim > 0:
         caps = captions(cfg, N, meta)
