@@ -81,7 +81,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         lines += [text, ""]
         stem = md.stem
         rel = os.path.relpath(md.parent.parent, out.parent)
-        lines += [f"![{stem}]({rel}/plots/{stem}.png) ![{stem} samples]({rel}/gifs/{stem}.gif)", ""]
+        prefix = "" if rel == "." else f"{rel}/"
+        lines += [f"![{stem}]({prefix}plots/{stem}.png) ![{stem} samples]({prefix}gifs/{stem}.gif)", ""]
     with atomic_open(out, "w") as f:
         f.write("\n".join(lines))
     log.info("index -> %s", out)

@@ -30,7 +30,9 @@ def config_hash(path: str | Path) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def git_state(cwd: str | Path = ".") -> dict[str, Any]:
+def git_state(cwd: str | Path | None = None) -> dict[str, Any]:
+    """Commit of the checkout holding this vdm package (not of the working directory)."""
+    cwd = cwd or Path(__file__).resolve().parent
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 

@@ -246,7 +246,8 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     if ref:
-        setting = next((p["setting"] for p in paper_table_rows() if p["table"] == ref["table"]), "")
+        # the experiment part of the paper's setting (before the first ';' come data set and model)
+        setting = next((p["setting"] for p in paper_table_rows() if p["table"] == ref["table"]), "").split(";")[0]
         lines += [
             f"Paper column: {ref['table']} ({setting}), metric {ref['metric']}"
             + (f", rows with '{ref['setting_contains']}'" if ref.get("setting_contains") else "")

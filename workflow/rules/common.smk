@@ -1,14 +1,14 @@
 # Targets, path helpers, wildcard constraints and the ablation grid (paper Tables 2-6).
 #
 # Paths (every one follows from the wildcards; OUT = results/<config name>):
-#   OUT/configs/data.yaml, real.yaml           resolved configs of sharding / real-clip features
+#   OUT/configs/data.yaml                      resolved config of sharding
 #   OUT/configs/train/{run}.yaml               resolved training config of one run
 #   OUT/configs/sample/{run}/{setting}.yaml    resolved sampling + evaluation config
 #   OUT/data/{split}/                          webdataset shards + manifest.json
 #   OUT/train/{run}/                           training state (checkpoints, logs); resumed when rerun
 #   OUT/models/{run}.pt                        export (EMA weights + model config)
 #   OUT/samples/{run}/{setting}/samples.npz    sampled videos (+ samples.gif)
-#   OUT/metrics/real-features.npz              I3D features of the real test clips
+#   OUT/metrics/real-features-<T>f.npz         I3D features of the real test clips (cache)
 #   OUT/metrics/{run}/{setting}.json           FVD of one sample set
 #   OUT/report/...                             tables, plots, GIF grids, provenance
 #   OUT/logs/<rule>/...                        one log per job
@@ -21,9 +21,20 @@ import copy
 import os
 import json
 import re
+import sys
 
 import yaml
 from snakemake.utils import validate
+
+# Jobs call the `vdm` console script. `.venv/bin/snakemake` is often run without activating the
+# virtualenv: put the running interpreter's bin folder first on PATH (a conda job environment, when
+# used, is activated on top of it and wins).
+envvars:
+    "PATH",
+
+
+_path = os.environ["PATH"]
+os.environ.update(PATH=os.path.dirname(sys.executable) + os.pathsep + _path)
 
 WORKFLOW_SECTIONS = ("ablation", "resources", "report")
 TRAIN_SKIPPED = ("sample", "evaluate")  # sections training never reads: editing them retrains nothing
@@ -230,10 +241,17 @@ def parent_of_output(wildcards, output):
     return os.path.dirname(output[0])
 
 
+def real_cache_path(wildcards):
+    """Cache of the real clips' I3D features, one per clip length (FVD compares equal lengths)."""
+    sample = {**SAMPLE, **{k.split(".", 1)[1]: v for k, v in setting_overrides(wildcards.setting).items()}}
+    frames = sample["total_frames"] if sample["task"] == "extension" else (sample["frames"] or config["data"]["frames"])
+    return f"{OUT}/metrics/real-features-{frames}f.npz"
+
+
 def write_resolved_config(path, cfg, log, what):
     with open(path, "w") as f:
         f.write(f"# {what}: resolved by the workflow from the configuration; do not edit.\n")
-        yaml.safe_dump(cfg, f, sort_keys=False)
+        yaml.safe_dump(json.loads(json.dumps(cfg)), f, sort_keys=False)  # plain types only
     with open(log, "w") as f:
         f.write(f"wrote {path}\n")
 

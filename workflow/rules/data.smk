@@ -8,24 +8,12 @@ rule data_config:
     output:
         f"{OUT}/configs/data.yaml",
     params:
-        cfg=experiment(skip=("model", "diffusion", "train", "launch", "sample", "evaluate")),
+        cfg=experiment(skip=("diffusion", "train", "launch", "sample", "evaluate")),  # model: shard checks fit
     log:
         f"{OUT}/logs/configs/data.log",
     localrule: True
     run:
         write_resolved_config(output[0], params.cfg, log[0], "sharding config")
-
-
-rule real_config:
-    output:
-        f"{OUT}/configs/real.yaml",
-    params:
-        cfg=experiment(skip=("model", "diffusion", "train", "launch", "sample")),
-    log:
-        f"{OUT}/logs/configs/real.log",
-    localrule: True
-    run:
-        write_resolved_config(output[0], params.cfg, log[0], "real-clip features config")
 
 
 rule train_config:
