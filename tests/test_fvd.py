@@ -146,7 +146,7 @@ def test_feature_cache_reuses_and_refuses_other_settings(tmp_path):
     assert (hit1, hit2) == (False, True) and len(calls) == 1
     np.testing.assert_array_equal(f1, f2)
     other = {**info, "real": {"split": "test", "seed": 1}}
-    with pytest.raises(fvd.FVDError, match="other settings"):
+    with pytest.raises(fvd.FVDError, match=r"other settings \(differ: real\.seed: 0 -> 1\)"):
         fvd.cached_features(path, other, compute)
     cfg = EvalConfig(cache_dir=str(tmp_path))
     assert fvd.default_cache_path(cfg, info, "test") != fvd.default_cache_path(cfg, other, "test")
@@ -219,7 +219,7 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
 
     # Other clip settings with the same cache file: refused, not silently reused.
     assert main(args + ["--set", "evaluate.real_seed=1"]) == 2
-    assert "other settings" in capsys.readouterr().err
+    assert "real.seed: 0 -> 1" in capsys.readouterr().err
     # Real clips of another length: refused.
     real = tmp_path / "real.npz"
     np.savez(real, videos=np.zeros((4, 10, 16, 16, 1), np.uint8))

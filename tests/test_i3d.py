@@ -165,7 +165,7 @@ def test_resize_matches_tf1_formula(in_hw):
     # The half-pixel convention (PyTorch/TF2 default) is a different image: the test would catch it.
     half = torch.nn.functional.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float(), size=(224, 224),
                                            mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
-    assert np.abs(half - ref).max() > 10
+    assert np.abs(half - ref).max() > 2
 
 
 def test_preprocess_grayscale_range_and_layout():
@@ -179,7 +179,7 @@ def test_preprocess_grayscale_range_and_layout():
     rgb = np.repeat(gray, 3, axis=-1)
     assert torch.equal(fvd.preprocess(rgb), x)
     # frame (1, 4) of video 1 at pixel (0, 0) is the unresized pixel: src = 0 exactly
-    assert x[1, 0, 4, 0, 0].item() == pytest.approx(2 * gray[1, 4, 0, 0, 0] / 255 - 1, abs=1e-6)
+    assert x[1, 0, 4, 0, 0].item() == pytest.approx(2 * int(gray[1, 4, 0, 0, 0]) / 255 - 1, abs=1e-6)
 
 
 @pytest.mark.parametrize("bad, match", [

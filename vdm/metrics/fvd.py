@@ -111,7 +111,7 @@ def extract_features(videos: np.ndarray | torch.Tensor, detector: torch.nn.Modul
                      batch_size: int = 8, device: str | torch.device | None = None,
                      progress: bool = True, desc: str = "I3D features") -> np.ndarray:
     """I3D features (float32 [N, 400], or [N, 1024] for a ``pool`` detector) of uint8 videos [N, T, H, W, C]."""
-    check_videos(videos)
+    check_videos(videos, name=desc)
     device = torch.device(device) if device is not None else default_device()
     detector = detector if detector is not None else i3d_lib.load_i3d(device)
     from tqdm.auto import tqdm
@@ -262,6 +262,7 @@ def compute_fvd(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, 
         out["interval"] = [mean - half, mean + half]
         out["interval_info"] = {"method": "chunks", "level": cfg.interval_level, "num_chunks": len(values),
                                 "chunk_size": len(feats_gen) // len(values), "std": std,
+                                "unused_generated": len(feats_gen) % len(values),
                                 "chunk_values": values.tolist()}
         if len(feats_gen) // len(values) < min_samples:
             notes.append(f"chunks of {len(feats_gen) // len(values)} generated videos are below the guard {min_samples}")
@@ -296,8 +297,20 @@ def detector_info(features: str) -> dict[str, Any]:
             "features": features, "preprocess": PREPROCESS_ID, "cache_format": CACHE_FORMAT}
 
 
-def load_cached_features(path: str | os.PathLike, key: str) -> np.ndarray | None:
-    """Features from ``path`` if it exists and was made with ``key``; a different key is an error."""
+def _differences(cached: Any, wanted: Any, where: str = "") -> list[str]:
+    """Dotted keys whose values differ between two JSON trees, as 'key: cached -> wanted'."""
+    if isinstance(cached, dict) and isinstance(wanted, dict):
+        out: list[str] = []
+        for k in sorted(set(cached) | set(wanted)):
+            out += _differences(cached.get(k), wanted.get(k), f"{where}.{k}" if where else str(k))
+        return out
+    return [] if cached == wanted else [f"{where}: {cached!r} -> {wanted!r}"]
+
+
+def load_cached_features(path: str | os.PathLike, key: str,
+                         info: Mapping[str, Any] | None = None) -> np.ndarray | None:
+    """Features from ``path`` if it exists and was made with ``key``; a different key is an error
+    (naming the settings that differ from ``info``)."""
     path = Path(path)
     if not path.is_file():
         return None
@@ -306,10 +319,10 @@ def load_cached_features(path: str | os.PathLike, key: str) -> np.ndarray | None
             raise FVDError(f"{path}: not a real-feature cache (needs 'key' and 'features')")
         stored = str(z["key"])
         if stored != key:
-            info = str(z["info"]) if "info" in z else "?"
+            cached = json.loads(str(z["info"])) if "info" in z else {}
+            differ = _differences(cached, json.loads(json.dumps(info, default=str))) if info else ["?"]
             raise FVDError(f"{path}: cached real features were made with other settings "
-                           f"(key {stored[:16]}…, wanted {key[:16]}…; cached: {info}); delete the file "
-                           f"or choose another --real-cache")
+                           f"(differ: {'; '.join(differ[:8])}); delete the file or choose another --real-cache")
         return np.asarray(z["features"])
 
 
@@ -327,7 +340,7 @@ def cached_features(path: str | os.PathLike | None, info: Mapping[str, Any],
     """(features, came_from_cache): read ``path`` if its key matches ``info``, else compute and write it."""
     key = cache_key(info)
     if path is not None:
-        feats = load_cached_features(path, key)
+        feats = load_cached_features(path, key, info)
         if feats is not None:
             log.info("real features: cache hit %s", path)
             return feats, True

@@ -198,6 +198,9 @@ class InceptionI3d(nn.Module):
             raise ValueError(f"I3D expects [B, 3, T, H, W], got {list(x.shape)}")
         if x.shape[2] < MIN_FRAMES:
             raise ValueError(f"I3D needs at least {MIN_FRAMES} frames, got {x.shape[2]}")
+        if any(-(-side // 32) != 7 for side in x.shape[3:]):  # 7x7 before the final 2x7x7 pool
+            raise ValueError(f"I3D expects {INPUT_SIZE}x{INPUT_SIZE} frames, got {x.shape[3]}x{x.shape[4]}: "
+                             f"resize with vdm.metrics.fvd.preprocess")
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         x = self.Conv3d_1a_7x7(x)  # [B, 64, T/2, 112, 112]
@@ -209,11 +212,7 @@ class InceptionI3d(nn.Module):
             x = module(x)  # ... [B, 1024, T/8, 7, 7]
         # Logits: avg-pool 2x7x7 VALID (stride 1), 1x1x1 conv, squeeze space, mean over time. The
         # conv is affine, so it commutes with the time mean: pool first, then one linear layer.
-        x = F.avg_pool3d(x, (2, 7, 7), stride=1)  # [B, 1024, T/8 - 1, H/32 - 6, W/32 - 6]
-        if x.shape[3] != 1 or x.shape[4] != 1:
-            raise ValueError(
-                f"I3D expects {INPUT_SIZE}x{INPUT_SIZE} frames (7x7 before the final pool); the "
-                f"input gave {x.shape[3] + 6}x{x.shape[4] + 6}: resize with vdm.metrics.fvd.preprocess")
+        x = F.avg_pool3d(x, (2, 7, 7), stride=1)  # [B, 1024, T/8 - 1, 1, 1]
         pool = x.mean(dim=(2, 3, 4))  # [B, 1024]
         if self.endpoint == "pool":
             return pool
