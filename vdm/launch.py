@@ -41,6 +41,7 @@ class TrainJob(Checkpointable):
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         _limit_threads()
+        _log_job_environment()
         cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")
         try:
             return train(cfg, self.workdir, self.export)
@@ -71,13 +72,23 @@ def _limit_threads() -> None:
         torch.set_num_threads(max(1, int(cpus)))
 
 
+def _log_job_environment() -> None:
+    import os
+
+    keys = ("SLURM_JOB_ID", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE",
+            "CUDA_VISIBLE_DEVICES", "SLURM_RESTART_COUNT")
+    found = [f"{k}={os.environ[k]}" for k in keys if k in os.environ]
+    if found:
+        log.info("job environment: %s", " ".join(found))
+
+
 def make_executor(cfg: Any, workdir: Path, executor: str) -> Any:
     """A submitit executor with the resources of ``cfg.launch``."""
     import submitit
 
     lc = cfg.launch
     folder = Path(lc.folder) if lc.folder else workdir / "submitit"
-    ex = submitit.AutoExecutor(folder=folder / "%j", cluster=executor)
+    ex = submitit.AutoExecutor(folder=folder / "%j", cluster=executor, slurm_max_num_timeout=lc.max_num_timeout)
     params: dict[str, Any] = dict(name=lc.job_name, timeout_min=lc.timeout_min, nodes=lc.nodes,
                                   tasks_per_node=lc.tasks_per_node, cpus_per_task=lc.cpus_per_task)
     if lc.gpus_per_node:
@@ -90,7 +101,6 @@ def make_executor(cfg: Any, workdir: Path, executor: str) -> Any:
         if lc.slurm_account:
             params["slurm_account"] = lc.slurm_account
         params["slurm_signal_delay_s"] = lc.signal_delay_s
-        params["slurm_max_num_timeout"] = lc.max_num_timeout
         if lc.slurm_setup:
             params["slurm_setup"] = list(lc.slurm_setup)
         if lc.slurm_additional_parameters:
@@ -137,7 +147,7 @@ def submit_and_wait(cfg: Any, workdir: Path, export: Path | None, executor: str)
                           f"(launch.wait_timeout_min); cancelled\n  {_log_paths(job)}", file=sys.stderr)
                     return 1
                 time.sleep(2)
-        result = job.result()
+        result = job.results()[0]  # one result per task; rank 0's is the run's
     except KeyboardInterrupt as e:
         job.cancel(check=False)
         print(f"vdm train: interrupted ({e}); cancelled job {job.job_id}; rerun to resume\n  {_log_paths(job)}",

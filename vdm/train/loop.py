@@ -159,6 +159,9 @@ class StopSignals:
         """Call the handler that was installed before (submitit: checkpoint + requeue + exit)."""
         handler = self._previous.get(signal.SIGUSR2)
         self.restore()
+        # `scontrol requeue` makes SLURM send SIGTERM to every process of the job, the `scontrol` child
+        # itself included; an ignored SIGTERM is inherited across exec, so it survives to confirm.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if callable(handler):
             handler(signal.SIGUSR2, None)
 
@@ -460,7 +463,11 @@ class Trainer:
             if self.dist.is_main:
                 self.signals.hand_over_preemption()  # submitit: requeue, then SystemExit
             else:
-                time.sleep(300)  # the requeue stops every task of the job; do not end before rank 0 requeued
+                # The requeue stops every task of the job; do not end before rank 0 has requeued, and
+                # let the requeue's SIGTERM end this process at once.
+                self.signals.restore()
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                time.sleep(300)
             raise SystemExit(-1)
         raise TrainingInterrupted(
             f"stopped by {self.signals.signame or 'a signal'} at step {self.step}; state saved to {path}; "
