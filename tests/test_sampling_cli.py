@@ -98,6 +98,11 @@ def test_prediction_from_real_clips(setup, method):
     assert z["cond_frame_indices"].tolist() == [0, 1]
     assert np.array_equal(z["videos"][:, :2], real[:, :2])  # x^a reproduced exactly
     assert not np.array_equal(z["videos"][:, 2:], real[:, 2:])
+    if method == "replacement":  # sample.clips_seed picks other protocol clips
+        out5 = root / "p5.npz"
+        assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out5), "--quiet",
+                     "--set", "sample.task=prediction", "--set", "sample.clips_seed=5", "--set", "sample.steps=1"]) == 0
+        assert np.array_equal(_load(out5)["cond_videos"], eval_clips(c.data, "test", 3, 5, frames=4))
 
 
 def test_extension_to_any_length(setup):

@@ -111,3 +111,21 @@ def test_ancestral_coefficients_float64_edges():
     assert 0 < std < 1e-4 and abs(c_z + c_x - 1) < 1e-3
     with pytest.raises(ValueError, match="increase"):
         ancestral_coefficients(1.0, 0.0, 0.0)
+
+
+def test_final_step_z0_matches_its_chain(den):
+    """final_step="z_0": the last ancestral update to t = 0 (with its noise) instead of x̂ at t = 1/steps."""
+    steps, gamma = 4, 1.0
+    grid = logsnr_grid(CosineSchedule(), steps)
+    mean, cov = chain_moments(den, grid, gamma=gamma, final_step="z_0")
+    _, cov_x = chain_moments(den, grid, gamma=gamma, final_step="x_hat")
+    assert float((cov - cov_x).norm() / den.cov.norm()) > 2 * COV_TOL  # γ = 1 adds σ_t² noise at the end
+    g = torch.Generator().manual_seed(5)
+
+    def noise(like):
+        return torch.randn(like.shape, generator=g, dtype=like.dtype)
+
+    x = sample_ancestral(den, noise(torch.empty(N, *den.shape, dtype=torch.float64)), grid, gamma=gamma,
+                         noise=noise, final_step="z_0")
+    mean_err, cov_err = moment_errors(x.reshape(N, -1), mean, cov)
+    assert mean_err < MEAN_TOL and cov_err < COV_TOL, (mean_err, cov_err)
