@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -43,6 +44,8 @@ class TrainJob(Checkpointable):
         _limit_threads()
         _log_job_environment()
         cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")
+        if cfg.train.mkl_cbwr:
+            os.environ.setdefault("MKL_CBWR", cfg.train.mkl_cbwr)
         try:
             return train(cfg, self.workdir, self.export)
         except TrainingInterrupted as e:
@@ -63,8 +66,6 @@ class TrainJob(Checkpointable):
 def _limit_threads() -> None:
     """Inside a SLURM task use the allocated cores (cpus_per_task) unless OMP_NUM_THREADS says otherwise;
     more threads than cores makes CPU training many times slower."""
-    import os
-
     import torch
 
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
@@ -73,8 +74,6 @@ def _limit_threads() -> None:
 
 
 def _log_job_environment() -> None:
-    import os
-
     keys = ("SLURM_JOB_ID", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_JOB_GPUS", "SLURM_GPUS_ON_NODE",
             "CUDA_VISIBLE_DEVICES", "SLURM_RESTART_COUNT")
     found = [f"{k}={os.environ[k]}" for k in keys if k in os.environ]

@@ -41,6 +41,10 @@ class TrainConfig:
     log_every: int = 10  # CSV log row every N steps (loss averaged over those steps)
     num_workers: int = 0  # data-loader worker processes per rank
     progress: bool = True  # tqdm progress bar on rank 0
+    # Intel MKL conditional numerical reproducibility (CPU BLAS), exported as MKL_CBWR before the first
+    # BLAS call unless already set: MKL's default may round differently depending on memory alignment,
+    # which breaks bit-identical resume. "" = MKL's default (slightly faster).
+    mkl_cbwr: str = "AUTO,STRICT"
     text_encoder: str = ""  # text encoder name or path for models with text_dim > 0 (vdm.model.text_encoder)
 
     def validate(self) -> None:

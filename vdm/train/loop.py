@@ -250,6 +250,7 @@ class Trainer:
         self.loader = self.make_loader(cfg, batch_size=self.micro_batch, seed=derive_seed(cfg.seed, "data") % 2**31,
                                        rank=self.dist.rank, world_size=W, num_workers=self.tc.num_workers)
         self.signals = StopSignals()
+        self.stop_now = self.preempt_now = False  # stop flags agreed by all ranks at the last step
 
     # ---- set-up helpers ---------------------------------------------------------------------------
     def _check_config(self) -> None:
@@ -386,11 +387,13 @@ class Trainer:
                 (per_example.mean() / A).backward()
             loss_sum += per_example.detach().double().sum()
         # One collective per step: global loss sum and the stop flags (every rank stops at the same step).
+        # The handlers only set pending flags; acting on the reduced ones keeps every rank in step (a signal
+        # arriving after this point is acted on at the next step).
         flags = torch.tensor([loss_sum.item(), float(self.signals.stop), float(self.signals.preempt)],
                              dtype=torch.float64, device=self.device)
         D.all_reduce_sum(flags, self.dist)
         loss = flags[0].item() / self.tc.batch_size
-        self.signals.stop, self.signals.preempt = bool(flags[1] > 0), bool(flags[2] > 0)
+        self.stop_now, self.preempt_now = bool(flags[1] > 0), bool(flags[2] > 0)
         max_norm = self.tc.grad_clip if self.tc.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
@@ -412,7 +415,12 @@ class Trainer:
         if self.dist.is_main:
             dump_config(self.cfg, self.workdir / "config.yaml")
         csv_log = _CsvLog(self.workdir / "train_log.csv", self.step) if self.dist.is_main else None
+        # Starting the loader must not draw from this rank's generators (a DataLoader with workers draws
+        # its base seed from the global torch RNG): an uninterrupted and a resumed run start it at
+        # different steps.
+        rng = get_rng_state()
         batches = iter(self.loader)
+        set_rng_state(rng)
         bar = None
         if self.dist.is_main and tc.progress:
             from tqdm.auto import tqdm
@@ -437,7 +445,7 @@ class Trainer:
                                       samples_per_s=len(losses) * tc.batch_size / max(now - t_last, 1e-9),
                                       grad_norm=grad_norm, elapsed_s=now - t_start)
                     losses, t_last = [], now
-                stopping = self.signals.stop or self.signals.preempt
+                stopping = self.stop_now or self.preempt_now
                 if self.step % tc.checkpoint_every == 0 or self.step == tc.steps or stopping:
                     path = self.save()
                     last_saved = self.step
@@ -458,7 +466,7 @@ class Trainer:
         return summary
 
     def _stop(self, path: Path) -> None:
-        if self.signals.preempt and not self.signals.stop:
+        if self.preempt_now and not self.stop_now:
             log.warning("preempted at step %d; state saved to %s; handing over to submitit (requeue)", self.step, path)
             if self.dist.is_main:
                 self.signals.hand_over_preemption()  # submitit: requeue, then SystemExit

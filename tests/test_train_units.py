@@ -1,0 +1,217 @@
+"""Trainer parts: config validation, EMA, training states on disk, seeded example noise, learning rate,
+conditioning dropout, the NaN stop, and the submitit/SLURM parameters of the launcher."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ArrayLoader, load_final_state, tiny_config_dict
+from vdm.config import ConfigError, ExperimentConfig
+
+
+def _cfg(**sections) -> ExperimentConfig:
+    return ExperimentConfig.from_dict(tiny_config_dict(**sections))
+
+
+# ---- config -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("section,values,needle", [
+    ("train", {"batch_size": 0}, "batch_size"),
+    ("train", {"ema_decay": 1.0}, "ema_decay"),
+    ("train", {"cond_drop_prob": 1.5}, "cond_drop_prob"),
+    ("train", {"precision": "fp16"}, "precision"),
+    ("train", {"grad_clip": -1.0}, "grad_clip"),
+    ("train", {"warmup": 10}, "warmup"),  # unknown key
+    ("launch", {"gpus_per_node": 2, "tasks_per_node": 1}, "tasks_per_node"),
+    ("launch", {"executor": "kubernetes"}, "executor"),
+])
+def test_bad_train_and_launch_config_names_the_key(section, values, needle):
+    with pytest.raises(ConfigError, match=needle):
+        _cfg(**{section: values})
+
+
+def test_paper_defaults():
+    """Appendix A: Adam(0.9, 0.99), lr 3e-4, no weight decay, EMA 0.9999 (UCF-101/text)."""
+    from vdm.train.config import TrainConfig
+
+    tc = TrainConfig()
+    assert (tc.adam_beta1, tc.adam_beta2, tc.lr, tc.weight_decay, tc.ema_decay) == (0.9, 0.99, 3e-4, 0.0, 0.9999)
+    assert tc.warmup_steps == 0 and tc.grad_clip == 0.0  # paper silent: off
+
+
+def test_batch_not_divisible_by_ranks_times_accumulation(tmp_path):
+    from vdm.train.loop import Trainer
+
+    with pytest.raises(ValueError, match="not divisible"):
+        Trainer(_cfg(train={"batch_size": 3, "grad_accum": 2}), tmp_path, None, make_loader=ArrayLoader)
+
+
+# ---- EMA ----------------------------------------------------------------------------------------
+def test_ema_update_and_warmup():
+    from vdm.train.ema import EMA
+
+    net = torch.nn.Linear(2, 1)
+    ema = EMA(net, 0.9)
+    w0 = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)
+    torch.testing.assert_close(ema.shadow["weight"], w0 + 0.1)  # 0.9·w0 + 0.1·(w0 + 1)
+    warm = EMA(net, 0.9999, warmup=True)
+    assert warm.current_decay() == pytest.approx(0.1)  # (1 + 0) / (10 + 0)
+    for _ in range(5):
+        warm.update(net)
+    assert warm.current_decay() == pytest.approx(6 / 15)
+    state = warm.state_dict()
+    again = EMA(net, 0.9999, warmup=True)
+    again.load_state_dict(state)
+    assert again.num_updates == 5 and torch.equal(again.shadow["weight"], warm.shadow["weight"])
+
+
+# ---- training states on disk --------------------------------------------------------------------
+def test_states_keep_newest_and_skip_unreadable(tmp_path, caplog):
+    from vdm.train import checkpoint as ckpt
+
+    for step in (2, 4, 6, 8):
+        ckpt.save_state(tmp_path, {"step": step, "w": torch.full((3,), float(step))}, keep=3)
+    assert [s for s, _ in ckpt.list_states(tmp_path)] == [4, 6, 8]
+    (tmp_path / ".state-000000010.pt.abc.tmp").write_bytes(b"partial")  # a save killed midway: ignored
+    ckpt.state_path(tmp_path, 8).write_bytes(b"\x00garbage")  # damaged newest: fall back to step 6
+    state, path = ckpt.load_latest(tmp_path)
+    assert state["step"] == 6 and path.name == "state-000000006.pt"
+    assert "skipping training state" in caplog.text
+    assert ckpt.load_latest(tmp_path / "none") is None
+
+
+# ---- noise, learning rate, conditioning dropout -------------------------------------------------
+def test_example_noise_does_not_depend_on_the_split():
+    from vdm.train.loop import draw_noise
+
+    shape = (4, 1, 3, 8, 8)
+    t, eps, coin = draw_noise(7, 5, 0, 4, shape, torch.device("cpu"), low_discrepancy=False)
+    t2, eps2, coin2 = draw_noise(7, 5, 2, 4, (2, *shape[1:]), torch.device("cpu"), low_discrepancy=False)
+    assert torch.equal(t[2:], t2) and torch.equal(eps[2:], eps2) and torch.equal(coin[2:], coin2)
+    t_next, *_ = draw_noise(7, 6, 0, 4, shape, torch.device("cpu"), low_discrepancy=False)
+    assert not torch.equal(t, t_next)  # a new step draws new noise
+    ld, *_ = draw_noise(7, 5, 0, 4, shape, torch.device("cpu"), low_discrepancy=True)
+    gaps = torch.sort(ld).values.diff()
+    torch.testing.assert_close(gaps, torch.full((3,), 0.25))  # stratified over the global batch
+
+
+def test_lr_warmup(tmp_path):
+    from vdm.train.loop import Trainer
+
+    tr = Trainer(_cfg(train={"warmup_steps": 4, "lr": 1e-3}), tmp_path, None, make_loader=ArrayLoader)
+    assert [tr.lr_at(s) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+    assert isinstance(tr.optimizer, torch.optim.AdamW)
+    tr2 = Trainer(_cfg(train={"weight_decay_mode": "l2"}), tmp_path / "b", None, make_loader=ArrayLoader)
+    assert type(tr2.optimizer) is torch.optim.Adam and tr2.lr_at(0) == tr2.tc.lr
+
+
+def test_conditioning_dropout(tmp_path):
+    from vdm.train.loop import Trainer
+
+    tr = Trainer(_cfg(train={"cond_drop_prob": 0.25}), tmp_path, None, make_loader=ArrayLoader)
+    coin = torch.linspace(0, 0.999, 1000)
+    cond = tr._conditioning({"cls": torch.zeros(1000, dtype=torch.long)}, coin)
+    assert cond["cond_keep"].float().mean().item() == pytest.approx(0.75, abs=0.002)
+    with pytest.raises(KeyError, match="cls"):
+        tr._conditioning({}, coin)
+    uncond = Trainer(_cfg(model={"num_classes": 0}), tmp_path / "u", None, make_loader=ArrayLoader)
+    assert uncond._conditioning({}, coin) == {}  # nothing to drop: no cond_keep
+
+
+# ---- loop behaviour -----------------------------------------------------------------------------
+def test_nan_loss_stops_and_keeps_last_good_state(tmp_path):
+    from vdm.train.loop import NonFiniteLossError, train
+
+    def nan_loader(cfg, **kw):
+        return ArrayLoader(cfg, nan_at=5, **kw)  # the 6th batch has a NaN pixel
+
+    cfg = _cfg(train={"steps": 8, "checkpoint_every": 2})
+    with pytest.raises(NonFiniteLossError, match=r"step 5.*state-000000004\.pt"):
+        train(cfg, tmp_path, tmp_path / "export.pt", make_loader=nan_loader)
+    assert load_final_state(tmp_path)["step"] == 4
+    assert not (tmp_path / "export.pt").exists()
+
+
+def test_csv_log_and_export(tmp_path):
+    import csv
+
+    from vdm.train.export import load_export
+    from vdm.train.loop import CSV_COLUMNS, train
+
+    cfg = _cfg(train={"steps": 4, "log_every": 2, "grad_clip": 1.0})
+    out = train(cfg, tmp_path, tmp_path / "export.pt", make_loader=ArrayLoader)
+    assert out == {"step": 4, "samples_seen": 16}
+    rows = list(csv.DictReader(open(tmp_path / "train_log.csv")))
+    assert tuple(rows[0]) == CSV_COLUMNS and [r["step"] for r in rows] == ["2", "4"]
+    assert all(math.isfinite(float(r["loss"])) and float(r["samples_per_s"]) > 0 for r in rows)
+    ex = load_export(tmp_path / "export.pt")
+    assert ex.meta["step"] == 4 and ex.model_cfg == cfg.model and ex.diffusion_cfg.prediction == "v"
+    state = load_final_state(tmp_path)
+    for k, v in ex.net.state_dict().items():
+        assert torch.equal(v, state["ema"]["shadow"][k])
+    # A second call finds the run complete: no step is trained again, the export is rewritten.
+    assert train(cfg, tmp_path, tmp_path / "export2.pt", make_loader=ArrayLoader)["step"] == 4
+    assert (tmp_path / "export2.pt").is_file()
+
+
+def test_resume_refuses_other_model_or_world_size(tmp_path):
+    from vdm.train.loop import train
+
+    train(_cfg(train={"steps": 2}), tmp_path, None, make_loader=ArrayLoader)
+    with pytest.raises(ValueError, match="model config differs"):
+        train(_cfg(train={"steps": 4}, model={"base_channels": 8}), tmp_path, None, make_loader=ArrayLoader)
+
+
+# ---- launcher -----------------------------------------------------------------------------------
+def test_slurm_parameters_reach_the_sbatch_script(tmp_path):
+    from vdm.launch import TrainJob, make_executor
+
+    cfg = _cfg(launch={"executor": "slurm", "partition": "gpu", "nodes": 2, "gpus_per_node": 4,
+                       "tasks_per_node": 4, "cpus_per_task": 8, "mem_gb": 64, "timeout_min": 240,
+                       "signal_delay_s": 300, "slurm_account": "proj",
+                       "slurm_additional_parameters": {"qos": "high"}, "slurm_setup": ["module load cuda"]})
+    ex = make_executor(cfg, tmp_path, "slurm")
+    text = ex._executor._make_submission_file_text("python -m x", "%j")
+    for line in ("--partition=gpu", "--nodes=2", "--gpus-per-node=4", "--ntasks-per-node=4", "--cpus-per-task=8",
+                 "--mem=64GB", "--time=240", "--signal=USR2@300", "--account=proj", "--qos=high"):
+        assert f"#SBATCH {line}" in text, line
+    assert "module load cuda" in text
+    assert ex._executor.max_num_timeout == cfg.launch.max_num_timeout
+    job = TrainJob(cfg.to_dict(), str(tmp_path), None)
+    again = job.checkpoint()  # what submitit requeues: the same job, which resumes from the workdir
+    assert again.function.cfg_dict == job.cfg_dict and again.function.workdir == job.workdir
+
+
+def test_cli_dry_run_and_bad_override(tmp_path, capsys):
+    import yaml
+
+    from vdm.launch import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(tiny_config_dict()))
+    assert main(["--config", str(path), "--workdir", str(tmp_path / "w"), "--dry-run",
+                 "--set", "train.steps=3"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["train"]["steps"] == 3
+    assert main(["--config", str(path), "--workdir", str(tmp_path / "w"), "--set", "train.stepz=3"]) == 2
+    assert "train.stepz" in capsys.readouterr().err
+
+
+def test_dataclass_fields_are_documented():
+    """Every TrainConfig/LaunchConfig field has a comment where it is declared."""
+    import inspect
+
+    from vdm.train import config as mod
+
+    src = inspect.getsource(mod)
+    for cls in (mod.TrainConfig, mod.LaunchConfig):
+        for f in dataclasses.fields(cls):
+            line = next(line for line in src.splitlines() if line.strip().startswith(f"{f.name}:"))
+            idx = src.splitlines().index(line)
+            assert "#" in line or src.splitlines()[idx - 1].strip().startswith("#"), f.name
