@@ -257,3 +257,11 @@ def test_numpy_array_pickle_roundtrip_through_restricted_unpickler(tmp_path):
     tree = i3d.read_weights(path, sha256=hashlib.sha256(data).hexdigest())
     np.testing.assert_array_equal(tree["params"]["k"], arrays["params"]["k"])
     assert tree["batch_stats"]["m"].shape == (1, 1, 1, 1, 3)
+
+
+def test_incomplete_weights_are_refused():
+    tree = i3d._cached_tree()
+    broken = {"params": {k: v for k, v in tree["params"].items() if k != "Mixed_4d"},
+              "batch_stats": tree["batch_stats"]}
+    with pytest.raises(i3d.I3DWeightsError, match="missing params/Mixed_4d"):
+        i3d.load_state(i3d.InceptionI3d(), broken)
