@@ -63,6 +63,7 @@ def field_comments(cls: type) -> dict[str, str]:
     tree = ast.parse(source)
     cls_node = next(n for n in tree.body if isinstance(n, ast.ClassDef))
     out: dict[str, str] = {}
+    continued: set[int] = set()  # comment lines that continue a field's trailing comment
     for node in cls_node.body:
         if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
             continue
@@ -72,11 +73,12 @@ def field_comments(cls: type) -> dict[str, str]:
             parts, ln = [comments[end]], end + 1
             while ln in comments and own_line(ln) and (columns[ln] == columns[end] or _indented(lines[ln - 1])):
                 parts.append(comments[ln])
+                continued.add(ln)
                 ln += 1
             text = " ".join(parts)
         else:
             above, ln = [], node.lineno - 1
-            while ln >= 1 and ln in comments and own_line(ln):
+            while ln >= 1 and ln in comments and own_line(ln) and ln not in continued:
                 above.insert(0, comments[ln])
                 ln -= 1
             text = " ".join(above)

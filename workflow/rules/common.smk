@@ -24,7 +24,6 @@ import re
 import sys
 
 import yaml
-from snakemake.utils import validate
 
 # Jobs call the `vdm` console script. `.venv/bin/snakemake` is often run without activating the
 # virtualenv: put the running interpreter's bin folder first on PATH (a conda job environment, when
@@ -178,11 +177,15 @@ CELLS = sorted({(run, setting) for t in TABLES for _, run, setting in table_rows
 def _check_grid():
     """Every run and setting of the grid must be a valid experiment config: checked against the
     schema before any job runs, so that a bad grid value names its key up front."""
+    import jsonschema
+
+    with open(workflow.source_path("../schemas/config.schema.json")) as f:
+        validator = jsonschema.Draft202012Validator(json.load(f))
     for run, setting in CELLS:
-        try:
-            validate(experiment(sample_overrides(run, setting)), "../schemas/config.schema.json", set_default=False)
-        except Exception as e:
-            raise ValueError(f"ablation grid cell {run}/{setting} is not a valid config: {e}") from None
+        error = jsonschema.exceptions.best_match(validator.iter_errors(experiment(sample_overrides(run, setting))))
+        if error is not None:
+            key = ".".join(str(p) for p in error.absolute_path)
+            raise ValueError(f"config: ablation grid cell {run}/{setting}: {key}: {error.message}")
 
 
 _check_grid()

@@ -1,0 +1,226 @@
+"""The Snakemake workflow: lint, dry runs of the paper configs, the tiny config end to end (locally
+and through SLURM), resume after a kill during training, and rerun semantics.
+
+The end-to-end runs use config/test.yaml in a temporary working directory (``--directory``), so they
+touch nothing under the repository's results/.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+TEST_CONFIG = REPO / "config" / "test.yaml"
+PAPER_CONFIGS = sorted((REPO / "config" / "paper").glob("*.yaml"))
+
+
+def snakemake(*args: str, cwd: Path | None = None, timeout: int = 600, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    cmd = [*prefix, *SNAKEMAKE, *(["--directory", str(cwd)] if cwd else []), *args]
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def config_args(path: Path = TEST_CONFIG) -> list[str]:
+    return ["--configfile", str(path), "--replace-workflow-config"]
+
+
+def rules_run(output: str) -> list[str]:
+    """Names of the rules whose jobs a Snakemake run (or dry run) lists."""
+    return re.findall(r"^(?:local)?rule (\w+):$", output, flags=re.M)
+
+
+# --------------------------------------------------------------------------------------------
+# Static checks
+# --------------------------------------------------------------------------------------------
+def test_lint_is_clean():
+    r = snakemake("--lint")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Congratulations, your workflow is in a good condition!" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("config", [REPO / "config" / "config.yaml", *PAPER_CONFIGS], ids=lambda p: p.stem)
+def test_dry_run_builds_the_dag_within_5_s(config):
+    """The DAG of every config builds; 5 s of CPU time at most (CPU, not wall time, so that a busy
+    test machine does not make it flaky; the wall time is printed)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    r = snakemake("-n", *config_args(config))
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(f"{config.name}: dry run {wall:.2f} s wall, {cpu:.2f} s CPU")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert cpu <= 5.0, f"dry run of {config.name} took {cpu:.2f} s CPU"
+    jobs = rules_run(r.stdout)
+    assert "train" in jobs and "evaluate" in jobs and "table" in jobs
+
+
+def test_paper_configs_cover_their_tables():
+    """Each paper config asks for the tables of the paper it reproduces (dry-run target lists)."""
+    expected = {"ucf101": {"main"}, "bair": {"main", "sampler"}, "kinetics600": {"main", "sampler"},
+                "text": {"main", "joint_training", "guidance", "conditioning"}}
+    for config in PAPER_CONFIGS:
+        r = snakemake("-n", "--list-target-rules", *config_args(config))
+        assert r.returncode == 0, r.stderr
+        tables = {t.removeprefix("table_") for t in r.stdout.split() if t.startswith("table_")}
+        assert tables == expected[config.stem], (config.stem, tables)
+
+
+def test_profiles_are_found_by_name_and_point_at_slurm():
+    for path in (REPO / "slurm" / "config.yaml", REPO / "profiles" / "slurm-ci" / "config.yaml"):
+        prof = yaml.safe_load(path.read_text())
+        assert prof["executor"] == "slurm"
+        assert any("'executor': 'slurm'" in c for c in prof["config"])  # training goes to SLURM too
+    assert (REPO / "slurm").resolve() == (REPO / "profiles" / "slurm").resolve()
+
+
+# --------------------------------------------------------------------------------------------
+# Rerun semantics (dry runs on top of the end-to-end run below)
+# --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess, float]:
+    """config/test.yaml end to end, locally: shard -> train video-only and joint -> sample -> FVD -> tables."""
+    work = tmp_path_factory.mktemp("wf-local")
+    t0 = time.monotonic()
+    r = snakemake("--cores", "2", *config_args(), cwd=work, timeout=900)
+    return work, r, time.monotonic() - t0
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_config_runs_end_to_end_locally(local_run):
+    work, r, wall = local_run
+    print(f"tiny config end to end (local): {wall:.1f} s")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    out = work / "results" / "test"
+    assert (out / "data" / "train" / "manifest.json").is_file()
+    assert {p.stem for p in (out / "models").glob("*.pt")} == {"img0", "img2"}  # video-only and joint
+    # every table the grid covers, with real FVD values, intervals and N
+    for table in ("main", "joint_training", "guidance", "conditioning"):
+        rows = read_csv(out / "report" / "tables" / f"{table}.csv")
+        assert rows, table
+        for row in rows:
+            assert row["metric"] == "fvd" and float(row["value"]) > 0, row
+            assert float(row["interval_low"]) <= float(row["value"]) <= float(row["interval_high"]), row
+            assert int(row["n_generated"]) == 4 and int(row["n_real"]) == 8, row
+        assert (out / "report" / "plots" / f"{table}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (out / "report" / "gifs" / f"{table}.gif").read_bytes()[:3] == b"GIF"
+    joint = read_csv(out / "report" / "tables" / "joint_training.csv")
+    assert [int(r["images_per_video"]) for r in joint] == [0, 2]
+    assert joint[0]["paper_value"] == "205.42"  # paper Table 4, 0 image frames, FVD vs validation set
+    cond = read_csv(out / "report" / "tables" / "conditioning.csv")
+    assert {r["cond_method"] for r in cond} == {"replacement", "reconstruction"}
+    # the metrics behind a row are the FVD the evaluation wrote for that sample set
+    m = json.loads((out / "metrics" / "img0" / "ancestral-3-w2.json").read_text())
+    assert float(joint[0]["value"]) == pytest.approx(m["value"])
+    prov = json.loads((out / "report" / "provenance" / "img0" / "ancestral-3-w2.json").read_text())
+    assert len(prov["config"]["sha256"]) == 64 and len(prov["git"]["commit"]) == 40
+    assert prov["samples"]["seeds"]["count"] == 4 and prov["packages"]["torch"]
+    assert "Tiny test configuration" in (out / "report" / "README.md").read_text()
+    # resolved configs: the run's override applied, loaded strictly by the vdm CLIs
+    from vdm.config import load_config
+
+    assert load_config(out / "configs" / "train" / "img0.yaml").data.images_per_video == 0
+    s = load_config(out / "configs" / "sample" / "img2" / "ancestral-3-w2-prediction-recon1.yaml").sample
+    assert (s.task, s.cond_method, s.w_r, s.guidance_weight) == ("prediction", "reconstruction", 1.0, 2.0)
+
+
+def test_complete_run_has_nothing_to_do_and_sampling_edits_retrain_nothing(local_run, tmp_path):
+    work, r, _ = local_run
+    assert r.returncode == 0
+    again = snakemake("-n", *config_args(), cwd=work)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout
+    # A new number of sampling steps: sampling and everything after it reruns; sharding and training do not.
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["sample"]["steps"] = 4
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(yaml.safe_dump(cfg))
+    dry = snakemake("-n", *config_args(edited), cwd=work)
+    assert dry.returncode == 0, dry.stderr
+    jobs = set(rules_run(dry.stdout))
+    assert {"sample", "evaluate", "table"} <= jobs and not {"shard", "train", "train_config"} & jobs, jobs
+
+
+# --------------------------------------------------------------------------------------------
+# Kill during training, rerun: training resumes, nothing complete is redone
+# --------------------------------------------------------------------------------------------
+def _newest_state_step(workdir: Path) -> int:
+    steps = [int(re.search(r"(\d+)", p.stem).group(1)) for p in (workdir / "checkpoints").glob("state-*.pt")]
+    return max(steps, default=0)
+
+
+def test_kill_during_training_then_rerun_resumes(tmp_path):
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["train"].update(steps=30, checkpoint_every=2)
+    config = tmp_path / "resume.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "wf"
+    work.mkdir()
+    target = "results/test/models/img2.pt"
+    workdir = work / "results" / "test" / "train" / "img2"
+    cmd = [*SNAKEMAKE, "--directory", str(work), "--cores", "2", *config_args(config), target]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while _newest_state_step(workdir) < 4 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, "the workflow ended before it could be interrupted:\n" + proc.stdout.read()[-3000:]
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+    try:
+        proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    killed_at = _newest_state_step(workdir)
+    assert 4 <= killed_at < 30 and not (work / target).exists()
+
+    second = snakemake("--cores", "2", *config_args(config), target, cwd=work, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert rules_run(second.stdout + second.stderr) == ["train"]  # configs and shards were complete
+    logs = "\n".join(p.read_text(errors="replace") for p in (workdir / "submitit").rglob("*.err"))
+    resumed = [int(s) for s in re.findall(r"resumed from \S+ \(step (\d+)\)", logs)]
+    assert resumed and resumed[-1] >= killed_at - 2, logs[-2000:]  # SIGINT may save one more state
+    with open(workdir / "train_log.csv") as f:
+        steps = [int(row["step"]) for row in csv.DictReader(f)]
+    assert steps.count(1) == 1 and max(steps) == 30, steps  # never restarted from step 0
+    assert (work / target).is_file()
+
+
+# --------------------------------------------------------------------------------------------
+# The same tiny config through SLURM
+# --------------------------------------------------------------------------------------------
+@pytest.mark.slurm
+def test_tiny_config_runs_end_to_end_with_profile_slurm(slurm, tmp_path):
+    """`--profile slurm` with the local cluster's settings (profiles/slurm-ci): sharding, sampling,
+    evaluation go through Snakemake's SLURM executor, training through submitit's SLURM executor.
+    SIGINT (not SIGTERM) makes Snakemake cancel its cluster jobs, hence `timeout -s INT`."""
+    t0 = time.monotonic()
+    r = snakemake("--profile", str(REPO / "profiles" / "slurm-ci"), *config_args(), cwd=tmp_path,
+                  timeout=900, prefix=("timeout", "-s", "INT", "-k", "60", "840"))
+    print(f"tiny config end to end (SLURM): {time.monotonic() - t0:.1f} s")
+    log = r.stdout + r.stderr
+    assert r.returncode == 0, log[-6000:]
+    assert re.search(r"submitted with SLURM jobid \d+", log), log[-3000:]
+    out = tmp_path / "results" / "test"
+    train_log = (out / "logs" / "train" / "img2.log").read_text()
+    assert "submitted slurm job" in train_log, train_log
+    for table in ("main", "joint_training", "guidance", "conditioning"):
+        rows = read_csv(out / "report" / "tables" / f"{table}.csv")
+        assert rows and all(float(row["value"]) > 0 for row in rows), table
+    assert shutil.which("sacct")
