@@ -1,5 +1,8 @@
 """DDP: 2 gloo ranks with per-rank batch B/2 match 1 process with batch B on the same data.
 
+The 2 ranks are the 2 tasks of a submitit local job (process group from TorchDistributedEnvironment,
+the launcher's path); the reference is 1 process started by torch.multiprocessing.
+
 Tolerance: the two runs differ only in float summation order (gradient all-reduce, per-rank loss
 means), so after 4 Adam steps every weight agrees to 1e-5 absolute (measured differences ~1e-7).
 """
@@ -14,7 +17,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from conftest import ArrayLoader, load_final_state, tiny_config_dict
+from conftest import REPO, ArrayLoader, load_final_state, tiny_config_dict
 
 ATOL = 1e-5
 STEPS = 4
@@ -36,8 +39,13 @@ def _free_port() -> int:
 
 
 def _rank_main(rank: int, world: int, port: int, workdir: str, train_overrides: dict) -> None:
+    """One rank started by torch.multiprocessing (torchrun-style variables)."""
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    _train(workdir, train_overrides)
+
+
+def _train(workdir: str, train_overrides: dict) -> None:
     torch.set_num_threads(1)
     from vdm.train import distributed as D
     from vdm.train.loop import train
@@ -53,6 +61,18 @@ def _run(world: int, workdir: Path, **train_overrides) -> dict:
     return load_final_state(workdir)
 
 
+def _run_submitit_local(world: int, workdir: Path, monkeypatch) -> dict:
+    """``world`` tasks of a submitit local job: ranks from TorchDistributedEnvironment, as under SLURM."""
+    import submitit
+
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), str(REPO)]))
+    ex = submitit.AutoExecutor(folder=workdir / "submitit", cluster="local")
+    ex.update_parameters(tasks_per_node=world, timeout_min=5, cpus_per_task=1)
+    job = ex.submit(_train, str(workdir), {})
+    job.results()  # raises with the tasks' errors
+    return load_final_state(workdir)
+
+
 def _max_diff(a: dict, b: dict) -> float:
     return max((a[k].double() - b[k].double()).abs().max().item() for k in a)
 
@@ -63,8 +83,8 @@ def one(tmp_path_factory) -> dict:
     return _run(1, tmp_path_factory.mktemp("ddp") / "one")
 
 
-def test_ddp_two_ranks_match_one_process(tmp_path, one):
-    two = _run(2, tmp_path / "two")
+def test_ddp_two_ranks_match_one_process(tmp_path, one, monkeypatch):
+    two = _run_submitit_local(2, tmp_path / "two", monkeypatch)
     assert two["world_size"] == 2 and len(two["rng"]) == 2 and len(two["loader"]) == 2
     assert two["loader"][0] == two["loader"][1] == one["loader"][0] == {"epoch": 0, "position": STEPS}
     d_model = _max_diff(one["model"], two["model"])
