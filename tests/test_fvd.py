@@ -153,6 +153,28 @@ def test_feature_cache_reuses_and_refuses_other_settings(tmp_path):
     assert fvd.default_cache_path(EvalConfig(cache_dir=""), info, "test") is None
 
 
+def test_concurrent_evaluations_compute_real_features_once(tmp_path):
+    import threading
+    import time
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.3)
+        return np.ones((3, 4), np.float32)
+
+    info = {"real": {"split": "test"}, **fvd.detector_info("logits")}
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(fvd.cached_features(tmp_path / "r.npz", info, compute)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and sorted(hit for _, hit in results) == [False, True]
+
+
 # ------------------------------------------------------------------------------------------------
 # With the real detector
 # ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ The real clips' features are computed once per (split, clip protocol, detector) 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -18,7 +19,7 @@ import math
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import scipy.linalg
@@ -335,19 +336,35 @@ def save_cached_features(path: str | os.PathLike, feats: np.ndarray, key: str, i
                      info=np.array(json.dumps(info, sort_keys=True, default=str)))
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an advisory lock on ``<path>.lock`` (parallel evaluations compute the real features once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as f:
+        try:
+            import fcntl
+
+            fcntl.flock(f, fcntl.LOCK_EX)
+        except (ImportError, OSError):  # no POSIX locks here (e.g. some network file systems): no lock
+            pass
+        yield
+
+
 def cached_features(path: str | os.PathLike | None, info: Mapping[str, Any],
                     compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
     """(features, came_from_cache): read ``path`` if its key matches ``info``, else compute and write it."""
     key = cache_key(info)
-    if path is not None:
+    if path is None:
+        return compute(), False
+    path = Path(path)
+    with _exclusive(path):
         feats = load_cached_features(path, key, info)
         if feats is not None:
             log.info("real features: cache hit %s", path)
             return feats, True
-    feats = compute()
-    if path is not None:
+        feats = compute()
         save_cached_features(path, feats, key, info)
-        log.info("real features: cached in %s", path)
+    log.info("real features: cached in %s", path)
     return feats, False
 
 
