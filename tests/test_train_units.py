@@ -215,3 +215,47 @@ def test_dataclass_fields_are_documented():
             line = next(line for line in src.splitlines() if line.strip().startswith(f"{f.name}:"))
             idx = src.splitlines().index(line)
             assert "#" in line or src.splitlines()[idx - 1].strip().startswith("#"), f.name
+
+
+def test_text_conditioning_reaches_the_unet(tmp_path, monkeypatch):
+    """Text models: captions → encoder tokens + mask, dropped together with the class for CFG.
+    (Encoder stubbed here; the real encoder is tested with vdm.model.text_encoder.)"""
+    import vdm.model.text_encoder as te
+    from vdm.model.unet import UNet3D
+    from vdm.train.loop import Trainer
+
+    class StubEncoder:
+        dim = 8
+
+        def __call__(self, captions):
+            L = max(len(c.split()) for c in captions)
+            tokens = torch.zeros(len(captions), L, 8)  # [B, L, D]
+            mask = torch.zeros(len(captions), L, dtype=torch.bool)  # [B, L]
+            for i, c in enumerate(captions):
+                n = len(c.split())
+                tokens[i, :n] = float(len(c))
+                mask[i, :n] = True
+            return tokens, mask
+
+    monkeypatch.setattr(te, "load_text_encoder", lambda name: StubEncoder())
+    seen = {}
+    forward = UNet3D.forward
+
+    def spy(self, z_t, logsnr_t, **cond):
+        seen.update(cond)
+        return forward(self, z_t, logsnr_t, **cond)
+
+    monkeypatch.setattr(UNet3D, "forward", spy)
+
+    def captioned(cfg, **kw):
+        for batch in ArrayLoader(cfg, **kw):
+            batch["txt"] = ["a b", "c", "d e f", "g"][: len(batch["key"])]
+            yield batch
+
+    tr = Trainer(_cfg(model={"text_dim": 8}, train={"cond_drop_prob": 0.5, "steps": 1}), tmp_path, None,
+                 make_loader=captioned)
+    tr.train_step(iter(tr.loader))
+    assert seen["text"].shape == (4, 3, 8) and seen["text_mask"].sum(1).tolist() == [2, 1, 3, 1]
+    assert seen["cond_keep"].dtype == torch.bool and seen["cls"].shape == (4,)
+    with pytest.raises(ValueError, match="text_dim=16"):
+        Trainer(_cfg(model={"text_dim": 16}), tmp_path / "b", None, make_loader=captioned)

@@ -45,7 +45,9 @@ class TrainConfig:
     # BLAS call unless already set: MKL's default may round differently depending on memory alignment,
     # which breaks bit-identical resume. "" = MKL's default (slightly faster).
     mkl_cbwr: str = "AUTO,STRICT"
-    text_encoder: str = ""  # text encoder name or path for models with text_dim > 0 (vdm.model.text_encoder)
+    # Frozen text encoder for models with text_dim > 0 (vdm.model.text_encoder): "" = "minilm" (packaged
+    # offline MiniLM, 384-d), or a Hugging Face name/path (paper: BERT-large, 1024-d). Recorded in the export.
+    text_encoder: str = ""
 
     def validate(self) -> None:
         from vdm.config import ConfigError

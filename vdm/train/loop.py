@@ -178,32 +178,24 @@ def default_loader(cfg: ExperimentConfig, *, batch_size: int, seed: int, rank: i
                        num_workers=num_workers, mode="train")
 
 
-class TextCache:
-    """Frozen text-encoder token embeddings, computed once per caption (paper §5: T5/BERT-style encoder)."""
+class TextConditioning:
+    """Captions → frozen text-encoder tokens on the training device (paper §2: BERT-large embeddings).
 
-    def __init__(self, name: str):
+    The encoder (``vdm.model.text_encoder``) computes each distinct caption once and caches it.
+    """
+
+    def __init__(self, name: str, text_dim: int):
         from vdm.model.text_encoder import load_text_encoder
 
-        if not name:
-            raise ValueError("the model has text_dim > 0 but train.text_encoder is empty")
-        self.encoder = load_text_encoder(name)
-        self.cache: dict[str, tuple[Tensor, Tensor]] = {}
+        self.name = name or "minilm"
+        self.encoder = load_text_encoder(self.name)
+        if self.encoder.dim != text_dim:
+            raise ValueError(f"train.text_encoder {self.name!r} gives {self.encoder.dim}-d tokens but the model "
+                             f"has text_dim={text_dim}")
 
     def __call__(self, captions: list[str], device: torch.device) -> tuple[Tensor, Tensor]:
-        new = sorted({c for c in captions if c not in self.cache})
-        if new:
-            tokens, mask = self.encoder(new)  # [n, L, D], [n, L]
-            for c, tok, m in zip(new, tokens, mask):
-                self.cache[c] = (tok.float().cpu(), m.bool().cpu())
-        L = max(self.cache[c][0].shape[0] for c in captions)
-        D_ = self.cache[captions[0]][0].shape[1]
-        text = torch.zeros(len(captions), L, D_)  # [B, L, D]
-        text_mask = torch.zeros(len(captions), L, dtype=torch.bool)  # [B, L]
-        for i, c in enumerate(captions):
-            tok, m = self.cache[c]
-            text[i, : tok.shape[0]] = tok
-            text_mask[i, : m.shape[0]] = m
-        return text.to(device), text_mask.to(device)
+        tokens, mask = self.encoder(captions)  # [b, L, D], [b, L]
+        return tokens.to(device, torch.float32), mask.to(device, torch.bool)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -244,7 +236,7 @@ class Trainer:
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None
             )
         self.logsnr_fn = CosineSchedule.from_config(cfg.diffusion)
-        self.text = TextCache(self.tc.text_encoder) if cfg.model.text_dim > 0 else None
+        self.text = TextConditioning(self.tc.text_encoder, cfg.model.text_dim) if cfg.model.text_dim > 0 else None
         self.step = 0
         torch.manual_seed(derive_seed(cfg.seed, "rank", self.dist.rank))  # dropout etc., per rank
         self.loader = self.make_loader(cfg, batch_size=self.micro_batch, seed=derive_seed(cfg.seed, "data") % 2**31,
@@ -487,6 +479,7 @@ class Trainer:
 
         meta = {"step": self.step, "samples_seen": self.step * self.tc.batch_size, "seed": self.cfg.seed,
                 "experiment": self.cfg.name, "world_size": self.dist.world_size,
+                "text_encoder": self.text.name if self.text is not None else "",
                 "train": to_dict(self.tc), "data": to_dict(self.cfg.data)}
         save_export(self.export_path, self.ema.shadow, self.cfg.model, self.cfg.diffusion, meta)
         log.info("wrote export %s (step %d)", self.export_path, self.step)
