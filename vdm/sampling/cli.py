@@ -174,7 +174,7 @@ def generate(cfg, export, device: torch.device, *, progress: bool = True) -> dic
         blocks = 1
     batches = math.ceil(N / sc.batch_size)
     bar = tqdm(total=batches * blocks, desc=f"sample {sc.task}", unit="block", disable=not progress)
-    videos = []
+    videos: np.ndarray | None = None  # uint8 [N, T, H, W, C], filled batch by batch (one copy in memory)
     for b in range(batches):
         lo, hi = b * sc.batch_size, min(N, (b + 1) * sc.batch_size)
         gen = StackedGenerator(seeds[lo:hi], device)
@@ -199,10 +199,13 @@ def generate(cfg, export, device: torch.device, *, progress: bool = True) -> dic
             else:
                 x = tasks.superres(sc, denoiser, cond[lo:hi], sc.superres_factor, schedule, gen, **kw)
                 bar.update(1)
-        videos.append(to_uint8(x))
+        u8 = to_uint8(x)  # [B, T, H, W, C]
+        if videos is None:
+            videos = np.empty((N, *u8.shape[1:]), dtype=np.uint8)
+        videos[lo:hi] = u8
         log.info("batch %d/%d: samples %d..%d done", b + 1, batches, lo, hi - 1)
     bar.close()
-    out["videos"] = np.concatenate(videos)
+    out["videos"] = videos
     return out
 
 
