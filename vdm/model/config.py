@@ -28,6 +28,10 @@ class UNetConfig:
     text_dim: int = 0  # width of the frozen text encoder's token embeddings (0: no text conditioning)
     relpos_max_distance: int = 32  # relative frame distances are clipped to ±this (Shaw et al. 2018)
     norm_groups: int = 32  # GroupNorm groups (capped to divide the channel count)
+    # Memory option, not in the paper: recompute each U-Net level (ResBlock + attention) in the backward
+    # pass (torch.utils.checkpoint) instead of keeping its activations: lower peak memory for about one
+    # more forward pass of time; outputs and gradients are unchanged (dropout draws are replayed).
+    gradient_checkpointing: bool = False
 
     def validate(self) -> None:
         from vdm.config import ConfigError

@@ -28,6 +28,105 @@ def zero_init(module: nn.Module) -> nn.Module:
     return module
 
 
+# --- Memory-lean fused blocks -------------------------------------------------------------------
+# GroupNorm → SiLU (→ dropout) → conv is the pattern of every ResBlock half and of the output head;
+# GroupNorm → projection opens every attention block. Run as separate autograd ops, each keeps its
+# own input for the backward pass (the norm keeps h, SiLU keeps the normalised tensor, the conv keeps
+# the activation): three activation-sized tensors per conv. ``_NormActProject`` keeps only h (plus a
+# 1-byte dropout mask) and recomputes the cheap normalisation and activation in the backward pass; the
+# projection (the expensive part) is not recomputed. Forward values and gradients are the same ops
+# on the same numbers, so results equal the unfused modules. Under autocast (bf16 training on CUDA)
+# the plain module path is used.
+
+
+def _norm_act(h: Tensor, norm: nn.GroupNorm, weight: Tensor, bias: Tensor, act: bool) -> Tensor:
+    a = F.group_norm(h, norm.num_groups, weight, bias, norm.eps)
+    return F.silu(a) if act else a
+
+
+def _dropout_scale(keep: Tensor, p: float, dtype: torch.dtype) -> Tensor:
+    # the numbers of F.dropout (CPU): bernoulli(1 − p) noise divided by (1 − p), then x · noise
+    return keep.to(dtype).div_(1.0 - p)
+
+
+class _NormActProject(torch.autograd.Function):
+    """y = project(dropout(SiLU(GroupNorm(h)))), saving h instead of the intermediate activations."""
+
+    @staticmethod
+    def forward(ctx, h, norm_w, norm_b, proj_w, proj_b, norm, proj, act, p):
+        a = _norm_act(h, norm, norm_w, norm_b, act)
+        keep = None
+        if p > 0.0:
+            noise = torch.empty_like(a).bernoulli_(1.0 - p)  # the draw F.dropout makes
+            keep = noise.bool()  # saved as 1 byte per element
+            a = a * noise.div_(1.0 - p)
+        y = _project(proj, a, proj_w, proj_b)
+        ctx.norm, ctx.proj, ctx.act, ctx.p = norm, proj, act, p
+        ctx.save_for_backward(h, norm_w, norm_b, proj_w, keep)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        h, norm_w, norm_b, proj_w, keep = ctx.saved_tensors
+        need_h, need_nw, need_nb, need_pw, need_pb = ctx.needs_input_grad[:5]
+        with torch.enable_grad():
+            h_ = h.detach().requires_grad_(need_h)
+            nw = norm_w.detach().requires_grad_(need_nw)
+            nb = norm_b.detach().requires_grad_(need_nb)
+            a = _norm_act(h_, ctx.norm, nw, nb, ctx.act)  # recomputed: same ops, same numbers
+            if keep is not None:
+                a = a * _dropout_scale(keep, ctx.p, a.dtype)
+        ga, gpw, gpb = _project_backward(ctx.proj, gy, a.detach(), proj_w, need_h or need_nw or need_nb,
+                                         need_pw, need_pb)
+        inputs = [t for t, need in ((h_, need_h), (nw, need_nw), (nb, need_nb)) if need]
+        grads = iter(torch.autograd.grad(a, inputs, ga) if inputs else ())
+        gh = next(grads) if need_h else None
+        gnw = next(grads) if need_nw else None
+        gnb = next(grads) if need_nb else None
+        return gh, gnw, gnb, gpw, gpb, None, None, None, None
+
+
+def _project(proj: nn.Module, a: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
+    if isinstance(proj, nn.Conv2d):
+        return F.conv2d(a, w, b, proj.stride, proj.padding, proj.dilation, proj.groups)
+    # nn.Linear over channels of a [N, C, H, W] map: tokens [N, H, W, C_out]
+    return F.linear(a.permute(0, 2, 3, 1), w, b)
+
+
+def _project_backward(proj: nn.Module, gy: Tensor, a: Tensor, w: Tensor, need_a: bool, need_w: bool,
+                      need_b: bool) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    has_b = proj.bias is not None
+    if isinstance(proj, nn.Conv2d):
+        return torch.ops.aten.convolution_backward(
+            gy, a, w, [w.shape[0]] if has_b else None, list(proj.stride), list(proj.padding), list(proj.dilation),
+            False, [0, 0], proj.groups, [need_a, need_w, need_b and has_b])
+    # Linear over channels: gy tokens [N, H, W, C_out], a [N, C, H, W]
+    gy2 = gy.reshape(-1, gy.shape[-1])  # [N·H·W, C_out]
+    ga = (gy @ w).permute(0, 3, 1, 2) if need_a else None  # [N, C, H, W]
+    gw = gy2.t() @ a.permute(0, 2, 3, 1).reshape(-1, a.shape[1]) if need_w else None  # [C_out, C]
+    gb = gy2.sum(0) if need_b and has_b else None
+    return ga, gw, gb
+
+
+def norm_act_project(h: Tensor, norm: nn.GroupNorm, proj: nn.Module, *, act: bool = True,
+                     dropout: float = 0.0, training: bool = False) -> Tensor:
+    """``proj(dropout(SiLU(norm(h))))`` (SiLU if ``act``) for h [N, C, H, W]; ``proj`` is a Conv2d
+    (output [N, C_out, H', W']) or a Linear over channels (output tokens [N, H, W, C_out]).
+
+    With gradients on it keeps only h for the backward pass (see ``_NormActProject``)."""
+    p = dropout if training else 0.0
+    if torch.is_grad_enabled() and not torch.is_autocast_enabled(h.device.type):
+        return _NormActProject.apply(h, norm.weight, norm.bias, proj.weight, proj.bias, norm, proj, act, p)
+    a = norm(h)
+    if act:
+        a = F.silu(a, inplace=not torch.is_grad_enabled())
+    if p > 0.0:
+        a = F.dropout(a, p, True)
+    if isinstance(proj, nn.Conv2d):
+        return proj(a)
+    return proj(a.permute(0, 2, 3, 1))
+
+
 def logsnr_embedding(logsnr: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
     """Sinusoidal embedding [B, dim] of λ, mapped first to t' = arctan(e^{−λ/2})/(π/2) ∈ [0, 1] and scaled
     by 1000 (the convention of Google's diffusion code), so the standard timestep frequencies apply."""
@@ -56,9 +155,9 @@ class ResBlock(nn.Module):
 
     def forward(self, h: Tensor, emb: Tensor) -> Tensor:
         # h: [B·T, C_in, H, W]; emb: [B·T, E] (already SiLU-activated)
-        y = self.conv1(F.silu(self.norm1(h)))  # [B·T, C_out, H, W]
+        y = norm_act_project(h, self.norm1, self.conv1)  # [B·T, C_out, H, W]
         y = y + self.emb(emb)[:, :, None, None]
-        y = self.conv2(self.dropout(F.silu(self.norm2(y))))
+        y = norm_act_project(y, self.norm2, self.conv2, dropout=self.dropout.p, training=self.training)
         return self.skip(h) + y
 
 
@@ -74,10 +173,13 @@ class SpatialAttention(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         N, C, H, W = h.shape  # N = B·T
-        qkv = self.qkv(self.norm(h)).reshape(N, 3, self.heads, C // self.heads, H * W)
-        q, k, v = qkv.transpose(-1, -2).unbind(1)  # each [N, heads, HW, d]
+        qkv = norm_act_project(h, self.norm, self.qkv, act=False)  # [N, 3C, H, W]
+        # tokens [N, HW, 3, heads, d] (a view when h is channels_last); q, k, v keep d contiguous, which
+        # the fused CPU attention kernel needs (otherwise SDPA falls back to the O(HW²)-memory math path)
+        qkv = qkv.permute(0, 2, 3, 1).reshape(N, H * W, 3, self.heads, C // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [N, heads, HW, d]
         y = F.scaled_dot_product_attention(q, k, v)  # [N, heads, HW, d]
-        y = y.transpose(-1, -2).reshape(N, C, H, W)
+        y = y.transpose(1, 2).reshape(N, H, W, C).permute(0, 3, 1, 2)  # [N, C, H, W]
         return h + self.out(y)
 
 
@@ -97,6 +199,18 @@ class RelativePositionEmbedding(nn.Module):
         pos = torch.arange(T, device=self.emb.device)
         rel = (pos[None, :] - pos[:, None]).clamp(-self.max_distance, self.max_distance)  # [T, T]
         return self.emb[rel + self.max_distance]  # [T, T, d]
+
+    def key_logits(self, q: Tensor) -> Tensor:
+        """The Shaw key term q_i·a_{clip(j−i)} for queries q [..., T, d], as logits [..., T, T].
+
+        Equal to ``einsum("...id,ijd->...ij", q, self(T))``, computed as one matrix product against
+        the 2T − 1 distinct distances followed by a gather (no copy of q, no [T, T, d] table)."""
+        T = q.shape[-2]
+        r = torch.arange(-(T - 1), T, device=self.emb.device).clamp(-self.max_distance, self.max_distance)
+        logits = q @ self.emb[r + self.max_distance].to(q.dtype).t()  # [..., T, 2T−1], column k: distance k−(T−1)
+        pos = torch.arange(T, device=q.device)
+        idx = pos[None, :] - pos[:, None] + (T - 1)  # [T, T]: column of distance j − i
+        return logits.gather(-1, idx.expand(*logits.shape[:-1], T))  # [..., T, T]
 
 
 def temporal_allowed(is_image: Tensor) -> Tensor:
@@ -127,19 +241,18 @@ class TemporalAttention(nn.Module):
     def forward(self, h: Tensor, B: int, T: int, allowed: Tensor | None) -> Tensor:
         # h: [B·T, C, H, W]; allowed: [B, T, T] bool or None (all frames are one video)
         N, C, H, W = h.shape
-        x = self.norm(h).reshape(B, T, C, H * W).permute(0, 3, 1, 2).reshape(B * H * W, T, C)  # [B·HW, T, C]
-        q, k, v = self.qkv(x).reshape(B * H * W, T, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        # q, k, v: [B·HW, heads, T, d]
-        scale = self.head_dim**-0.5
-        rel = self.relpos(T).to(q.dtype)  # [T, T, d]
-        bias = torch.einsum("nhid,ijd->nhij", q, rel) * scale  # [B·HW, heads, T, T]
+        HW, heads, d = H * W, self.heads, self.head_dim
+        qkv = norm_act_project(h, self.norm, self.qkv, act=False)  # tokens [B·T, H, W, 3C]
+        qkv = qkv.reshape(B, T, HW, 3, heads, d).permute(3, 0, 2, 4, 1, 5).reshape(3, B * HW, heads, T, d)
+        q, k, v = qkv.unbind(0)  # each [B·HW, heads, T, d]
+        scale = d**-0.5
+        bias = self.relpos.key_logits(q) * scale  # Shaw key term q_i·a_{j−i}, [B·HW, heads, T, T]
         if allowed is not None:
-            neg = torch.zeros(allowed.shape, dtype=q.dtype, device=q.device).masked_fill(~allowed, float("-inf"))
-            bias = (bias.view(B, H * W, self.heads, T, T) + neg[:, None, None]).view(B * H * W, self.heads, T, T)
+            bias = bias.view(B, HW, heads, T, T).masked_fill(~allowed[:, None, None], float("-inf"))
+            bias = bias.view(B * HW, heads, T, T)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)  # [B·HW, heads, T, d]
-        y = self.out(y.transpose(1, 2).reshape(B * H * W, T, C))  # [B·HW, T, C]
-        y = y.reshape(B, H * W, T, C).permute(0, 2, 3, 1).reshape(N, C, H, W)
-        return h + y
+        y = y.view(B, HW, heads, T, d).permute(0, 3, 1, 2, 4).reshape(N, H, W, C)  # frames as batch again
+        return h + self.out(y).permute(0, 3, 1, 2)  # [B·T, C, H, W]
 
 
 class SpaceTimeAttention(nn.Module):
@@ -173,7 +286,7 @@ class Upsample(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.conv(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        return self.conv(F.interpolate(h, scale_factor=2.0, mode="nearest"))  # [N, C, 2H, 2W]
 
 
 class AttentionPool(nn.Module):

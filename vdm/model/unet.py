@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from vdm.model.config import UNetConfig
 from vdm.model.layers import (
@@ -20,6 +21,7 @@ from vdm.model.layers import (
     Upsample,
     logsnr_embedding,
     norm,
+    norm_act_project,
     temporal_allowed,
     zero_init,
 )
@@ -128,19 +130,28 @@ class UNet3D(nn.Module):
         if is_image is not None and bool(is_image.any()):
             allowed = temporal_allowed(is_image.to(torch.bool))  # [B, T, T]
 
-        h = self.conv_in(z_t.transpose(1, 2).reshape(B * T, C, H, W))  # [B·T, ch0, H, W]
+        # frames as batch, channels-last memory (tokens [B·T, H, W, C] for attention without copies)
+        x = z_t.permute(0, 2, 3, 4, 1).reshape(B * T, H, W, C).permute(0, 3, 1, 2)  # [B·T, C, H, W]
+        h = self.conv_in(x)  # [B·T, ch0, H, W]
+        remat = self.cfg.gradient_checkpointing and self.training and torch.is_grad_enabled()
+
+        def level(block: _Level, h: Tensor) -> Tensor:
+            if remat:
+                return checkpoint(block, h, emb, B, T, allowed, use_reentrant=False)
+            return block(h, emb, B, T, allowed)
+
         skips = [h]
         for block in self.down:
-            h = block(h, emb, B, T, allowed) if isinstance(block, _Level) else block(h)
+            h = level(block, h) if isinstance(block, _Level) else block(h)
             skips.append(h)
         for block in self.mid:
-            h = block(h, emb, B, T, allowed)
+            h = level(block, h)
         for block in self.up:
             if isinstance(block, _Level):
-                h = block(torch.cat([h, skips.pop()], dim=1), emb, B, T, allowed)
+                h = level(block, torch.cat([h, skips.pop()], dim=1))
             else:
                 h = block(h)
-        out = self.conv_out(F.silu(self.norm_out(h)))  # [B·T, C, H, W]
+        out = norm_act_project(h, self.norm_out, self.conv_out)  # [B·T, C, H, W]
         out = out.reshape(B, T, C, H, W).transpose(1, 2)  # [B, C, T, H, W]
         return out[:, :, 0] if image_input else out
 
