@@ -120,6 +120,11 @@ def _slurm_unreachable_reason() -> str | None:
 
 @pytest.fixture(scope="session")
 def slurm() -> None:
+    check_slurm()
+
+
+def check_slurm() -> None:
+    """Return if SLURM answers; else skip with the reason, or fail under VDM_REQUIRE_SLURM=1."""
     reason = _slurm_unreachable_reason()
     if reason is None:
         return

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import REPO, assert_states_identical, load_final_state, tiny_config_dict, write_config
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.timeout(900)]  # hard cap: CI never hangs on SLURM
 
 STEPS = 14
 WAIT_S = 240  # upper bound for one CLI run (requeue delay on the CI cluster: ~15 s)
@@ -83,7 +83,7 @@ def _scontrol(job: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_shards, slurm):
+def runs(slurm, tmp_path_factory, tiny_shards):
     tmp = tmp_path_factory.mktemp("slurm")
     cfg = write_config(tmp / "tiny.yaml", tiny_config_dict(
         tiny_shards, train={"steps": STEPS, "checkpoint_every": 100},

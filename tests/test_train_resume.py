@@ -17,9 +17,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, assert_states_identical, load_final_state, tiny_config_dict, write_config
 
 STEPS = 12
+pytestmark = pytest.mark.timeout(600)
 
 
 def _cmd(cfg: Path, workdir: Path) -> list[str]:

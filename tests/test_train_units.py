@@ -259,3 +259,15 @@ def test_text_conditioning_reaches_the_unet(tmp_path, monkeypatch):
     assert seen["cond_keep"].dtype == torch.bool and seen["cls"].shape == (4,)
     with pytest.raises(ValueError, match="text_dim=16"):
         Trainer(_cfg(model={"text_dim": 16}), tmp_path / "b", None, make_loader=captioned)
+
+
+@pytest.mark.parametrize("require", ["0", "1"])
+def test_slurm_tests_skip_visibly_or_fail_when_required(require, monkeypatch):
+    """Without a SLURM client: skipped with the reason, or failed under VDM_REQUIRE_SLURM=1."""
+    from conftest import check_slurm
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("VDM_REQUIRE_SLURM", require)
+    expected = pytest.fail.Exception if require == "1" else pytest.skip.Exception
+    with pytest.raises(expected, match="sbatch not on PATH"):
+        check_slurm()
