@@ -41,11 +41,11 @@ class TrainJob(Checkpointable):
         from vdm.train.loop import TrainingInterrupted, train
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")
+        if cfg.train.mkl_cbwr:  # before the first MKL call
+            os.environ.setdefault("MKL_CBWR", cfg.train.mkl_cbwr)
         _limit_threads()
         _log_job_environment()
-        cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")
-        if cfg.train.mkl_cbwr:
-            os.environ.setdefault("MKL_CBWR", cfg.train.mkl_cbwr)
         try:
             return train(cfg, self.workdir, self.export)
         except TrainingInterrupted as e:
