@@ -271,3 +271,27 @@ def test_slurm_tests_skip_visibly_or_fail_when_required(require, monkeypatch):
     expected = pytest.fail.Exception if require == "1" else pytest.skip.Exception
     with pytest.raises(expected, match="sbatch not on PATH"):
         check_slurm()
+
+
+def test_grad_clip_bounds_the_update_norm(tmp_path):
+    from vdm.train.loop import Trainer
+
+    tr = Trainer(_cfg(train={"grad_clip": 1e-3}), tmp_path, None, make_loader=ArrayLoader)
+    _, grad_norm, _ = tr.train_step(iter(tr.loader))
+    clipped = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in tr.model.parameters()])).item()
+    assert grad_norm > 1e-2 and clipped == pytest.approx(1e-3, rel=1e-3)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_image_loss_weight(tmp_path, weight):
+    """Weight 0: the K appended image frames do not enter the loss (changing them changes nothing)."""
+    from vdm.train.loop import Trainer
+
+    tr = Trainer(_cfg(train={"image_loss_weight": weight}, model={"dropout": 0.0}), tmp_path, None,
+                 make_loader=ArrayLoader)
+    batch = next(iter(tr.loader))
+    with torch.no_grad():
+        a = tr._micro_loss(batch, 0)
+        batch["video"][:, :, batch["is_image"][0]] *= -1  # flip the image frames only
+        b = tr._micro_loss(batch, 0)
+    assert torch.equal(a, b) == (weight == 0.0)
