@@ -6,12 +6,19 @@
 # The configuration is validated against workflow/schemas/config.schema.json (generated from the
 # config dataclasses by `vdm schema --write`) before anything runs. See README.md.
 
+import copy
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
 configfile: "config/config.yaml"
+
+
+# The resolved per-run configs carry the values as written (plus each run's overrides); the
+# dataclasses supply the defaults, so a new option with a default reruns nothing.
+USER_CONFIG = copy.deepcopy(config)
 
 
 validate(config, "workflow/schemas/config.schema.json")

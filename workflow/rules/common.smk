@@ -104,8 +104,10 @@ def _set(d, dotted, value):
 
 
 def experiment(overrides=(), skip=()):
-    """Experiment sections of the config with dotted overrides applied (a new dict)."""
-    exp = {k: copy.deepcopy(v) for k, v in config.items() if k not in WORKFLOW_SECTIONS and k not in skip}
+    """Experiment sections of the config as written, with dotted overrides applied (a new dict).
+    Defaults are left to the dataclasses (not copied from the schema): adding an option with a
+    default to the code changes no resolved config and so reruns nothing."""
+    exp = {k: copy.deepcopy(v) for k, v in USER_CONFIG.items() if k not in WORKFLOW_SECTIONS and k not in skip}
     exp.setdefault("data", {})["shards"] = SHARDS  # the workflow owns every path
     for key, value in dict(overrides).items():
         _set(exp, key, value)
