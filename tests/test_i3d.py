@@ -168,6 +168,25 @@ def test_resize_matches_tf1_formula(in_hw):
     assert np.abs(half - ref).max() > 2
 
 
+def test_resize_equals_tensorflow_kernel():
+    """Against TF's own ResizeBilinear kernel (fixture by tests/fixtures/i3d/make_resize_fixture.py)."""
+    spec = importlib.util.spec_from_file_location("i3d_make_resize_fixture", FIXTURE_DIR / "make_resize_fixture.py")
+    mf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mf)
+    with np.load(mf.FIXTURE, allow_pickle=False) as z:
+        ref = {k: z[k] for k in z.files}
+    assert json.loads(str(ref["meta"]))["keep"] == mf.KEEP
+    for name, h, w, c, oh, ow in mf.CASES:
+        img = mf.make_image(h, w, c)
+        ours = fvd.resize_bilinear_tf1(torch.from_numpy(img)[None], oh, ow)[0].numpy()  # [oh, ow, C]
+        half = torch.nn.functional.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float(), size=(oh, ow),
+                                               mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+        for part, arr in mf.select(ours).items():
+            expected = ref[f"{name}__{part}"]
+            assert max_dev(arr, expected) <= 1e-4, f"{name} {part}"
+            assert max_dev(mf.select(half)[part], expected) > 1.0, f"half-pixel resize would pass for {name}"
+
+
 def test_preprocess_grayscale_range_and_layout():
     rng = np.random.default_rng(1)
     gray = rng.integers(0, 256, size=(2, 9, 32, 32, 1), dtype=np.uint8)
