@@ -86,6 +86,8 @@ def setting_overrides(name):
         "sample.task": m["task"] or "unconditional",
     }
     if m["task"]:
+        if config["data"]["num_classes"] > 0:  # class-conditional: labels of the conditioning clips
+            out["sample.class_labels"] = config["ablation"]["conditioning"]["class_labels"]
         out["sample.cond_method"] = "replacement" if m["method"] == "replace" else "reconstruction"
         if m["method"] == "recon":
             out["sample.w_r"] = float(m["w_r"])
