@@ -113,7 +113,12 @@ def experiment(overrides=(), skip=()):
     exp.setdefault("data", {})["shards"] = SHARDS  # the workflow owns every path
     for key, value in dict(overrides).items():
         _set(exp, key, value)
-    return exp
+    return _sorted(exp)
+
+
+def _sorted(d):
+    """Keys in sorted order, recursively: reordering config.yaml changes no params, reruns nothing."""
+    return {k: _sorted(v) for k, v in sorted(d.items())} if isinstance(d, dict) else d
 
 
 def train_overrides(run):
