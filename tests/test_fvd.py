@@ -247,6 +247,10 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert main(["evaluate", "--config", str(cfg_path), "--samples", str(samples), "--out", str(out),
                  "--real", str(real), "--no-progress"]) == 2
     assert "10 frames" in capsys.readouterr().err
+    # No shards of the split: a clear error, no traceback.
+    assert main(["evaluate", "--config", str(cfg_path), "--samples", str(samples), "--out", str(out),
+                 "--set", "evaluate.split=train", "--set", f"evaluate.cache_dir={tmp_path / 'c2'}"]) == 2
+    assert "train" in capsys.readouterr().err
     bad = tmp_path / "bad.npz"
     np.savez(bad, frames=np.zeros((4, 9, 16, 16, 1), np.uint8))
     assert main(["evaluate", "--config", str(cfg_path), "--samples", str(bad), "--out", str(out)]) == 2

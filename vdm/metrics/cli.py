@@ -148,6 +148,7 @@ def evaluate(cfg, samples: str | Path, *, real: str | Path | None = None, real_c
 
 def main(argv: list[str] | None = None) -> int:
     from vdm.config import ConfigError, load_config, parse_override
+    from vdm.data.common import DataError
     from vdm.metrics.fvd import FVDError
     from vdm.metrics.i3d import I3DWeightsError
     from vdm.utils.io import write_json
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         metrics = evaluate(cfg, args.samples, real=args.real, real_cache=args.real_cache,
                            device=args.device, progress=not args.no_progress)
-    except (ConfigError, FVDError, I3DWeightsError) as e:
+    except (ConfigError, DataError, FVDError, I3DWeightsError) as e:
         print(f"vdm evaluate: error: {e}", file=sys.stderr)
         return 2
     write_json(args.out, metrics)
