@@ -163,7 +163,7 @@ def _newest_state_step(workdir: Path) -> int:
 
 def test_kill_during_training_then_rerun_resumes(tmp_path):
     cfg = yaml.safe_load(TEST_CONFIG.read_text())
-    cfg["train"].update(steps=30, checkpoint_every=2)
+    cfg["train"].update(steps=20, checkpoint_every=2)
     config = tmp_path / "resume.yaml"
     config.write_text(yaml.safe_dump(cfg))
     work = tmp_path / "wf"
@@ -184,7 +184,7 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         raise
     killed_at = _newest_state_step(workdir)
-    assert 4 <= killed_at < 30 and not (work / target).exists()
+    assert 4 <= killed_at < 20 and not (work / target).exists()
 
     second = snakemake("--cores", "2", *config_args(config), target, cwd=work, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
@@ -194,7 +194,7 @@ def test_kill_during_training_then_rerun_resumes(tmp_path):
     assert resumed and resumed[-1] >= killed_at - 2, logs[-2000:]  # SIGINT may save one more state
     with open(workdir / "train_log.csv") as f:
         steps = [int(row["step"]) for row in csv.DictReader(f)]
-    assert steps.count(1) == 1 and max(steps) == 30, steps  # never restarted from step 0
+    assert steps.count(1) == 1 and max(steps) == 20, steps  # never restarted from step 0
     assert (work / target).is_file()
 
 
