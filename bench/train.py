@@ -8,14 +8,16 @@ per setting: peak RSS (``ru_maxrss``) on CPU, ``torch.cuda.max_memory_allocated`
 
 Settings (``--settings``, comma-separated):
 
-* ``demo``: the CPU demo — ``demo`` U-Net, 1×32×32, 16 frames + 8 image frames (config/config.yaml);
+* ``demo``: the CPU demo of config/config.yaml — ``demo`` U-Net, class-conditional (100 classes), 1×32×32,
+  10 frames + 8 image frames;
 * ``bair``: the paper's BAIR model (Appendix A) at 16×64×64 RGB, + 8 image frames per video.
 
 On CUDA the script also reports model FLOPs per step (``torch.utils.flop_counter``: forward + backward
 of the network, counted once on the first step) and model-FLOPs utilisation against the device's
 peak dense bf16 rate (``--peak-tflops``; default from a small table of known devices).
 
-    python bench/train.py --settings demo,bair --batch 2 --steps 3 --threads 2
+    python bench/train.py --settings demo --batch 4 --steps 3 --threads 1
+    python bench/train.py --settings bair --batch 1 --steps 2 --threads 1     # ~12 GiB RSS on CPU
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 SETTINGS = {
-    "demo": dict(model={"size": "demo"}, data={"resolution": 32, "channels": 1, "frames": 16, "images_per_video": 8},
+    "demo": dict(model={"size": "demo", "num_classes": 100},
+                 data={"resolution": 32, "channels": 1, "frames": 10, "images_per_video": 8, "num_classes": 100},
                  diffusion={"prediction": "eps"}),
     "bair": dict(model={"size": "bair"}, data={"resolution": 64, "channels": 3, "frames": 16, "images_per_video": 8},
                  diffusion={"prediction": "v"}),
@@ -43,7 +46,7 @@ PEAK_BF16_TFLOPS = {"H100 SXM": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "H200"
 
 
 class SyntheticLoader:
-    """Random batches of the loader's format (video in [-1, 1], K appended image frames, no classes)."""
+    """Random batches of the loader's format (video in [-1, 1], K appended image frames, classes if any)."""
 
     def __init__(self, cfg, *, batch_size: int, seed: int, rank: int, world_size: int, num_workers: int = 0):
         self.cfg, self.b = cfg, batch_size
@@ -58,7 +61,10 @@ class SyntheticLoader:
             video = torch.rand(self.b, d.channels, T + K, d.resolution, d.resolution, generator=g) * 2 - 1
             is_image = torch.zeros(self.b, T + K, dtype=torch.bool)  # [b, T+K]
             is_image[:, T:] = True
-            yield {"video": video, "is_image": is_image}
+            batch = {"video": video, "is_image": is_image}
+            if d.num_classes > 0:
+                batch["cls"] = torch.randint(0, d.num_classes, (self.b,), generator=g)  # [b]
+            yield batch
 
 
 def measure(setting: str, batch: int, steps: int, warmup: int, device: str, peak_tflops: float) -> dict:
