@@ -303,3 +303,25 @@ def test_image_loss_weight(tmp_path, weight):
         batch["video"][:, :, batch["is_image"][0]] *= -1  # flip the image frames only
         b = tr._micro_loss(batch, 0)
     assert torch.equal(a, b) == (weight == 0.0)
+
+
+def test_resume_exact_even_if_the_loader_draws_from_global_rng(tmp_path):
+    """A loader that draws from the global torch RNG (as a DataLoader with workers does when it
+    starts) must not shift the model's dropout draws between a resumed and an uninterrupted run."""
+    from conftest import assert_states_identical
+    from vdm.train.loop import train
+
+    class GreedyLoader(ArrayLoader):
+        def __iter__(self):
+            torch.rand(1)  # at start, like DataLoader's base seed
+            for batch in super().__iter__():
+                torch.rand(1)
+                yield batch
+
+    def cfg(steps):
+        return _cfg(train={"steps": steps, "checkpoint_every": 2}, model={"dropout": 0.3})
+
+    train(cfg(4), tmp_path / "a", None, make_loader=GreedyLoader)
+    train(cfg(2), tmp_path / "b", None, make_loader=GreedyLoader)
+    train(cfg(4), tmp_path / "b", None, make_loader=GreedyLoader)
+    assert_states_identical(load_final_state(tmp_path / "a"), load_final_state(tmp_path / "b"))

@@ -362,6 +362,16 @@ class Trainer:
                                          t=t, eps=eps, frame_weight=frame_weight, is_image=is_image, **cond)  # [b]
         return per_example
 
+    @staticmethod
+    def _next_batch(batches: Iterator[dict[str, Any]]) -> dict[str, Any]:
+        """The next batch, without letting the loader draw from this rank's global generators: the loader
+        is seeded on its own, and e.g. a DataLoader with workers draws its base seed from the global torch
+        RNG when it starts — at step 0 in one run, at the resumed step in another."""
+        rng = get_rng_state()
+        batch = next(batches)
+        set_rng_state(rng)
+        return batch
+
     def train_step(self, batches: Iterator[dict[str, Any]]) -> tuple[float, float, float]:
         """One optimizer step; returns (mean loss over the global batch, grad norm, lr)."""
         lr = self.lr_at(self.step)
@@ -371,7 +381,7 @@ class Trainer:
         A = self.tc.grad_accum
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         for micro in range(A):
-            per_example = self._micro_loss(next(batches), micro)
+            per_example = self._micro_loss(self._next_batch(batches), micro)
             sync = contextlib.nullcontext()
             if self.dist.enabled and micro < A - 1:
                 sync = self.net.no_sync()  # type: ignore[operator]
@@ -407,12 +417,7 @@ class Trainer:
         if self.dist.is_main:
             dump_config(self.cfg, self.workdir / "config.yaml")
         csv_log = _CsvLog(self.workdir / "train_log.csv", self.step) if self.dist.is_main else None
-        # Starting the loader must not draw from this rank's generators (a DataLoader with workers draws
-        # its base seed from the global torch RNG): an uninterrupted and a resumed run start it at
-        # different steps.
-        rng = get_rng_state()
         batches = iter(self.loader)
-        set_rng_state(rng)
         bar = None
         if self.dist.is_main and tc.progress:
             from tqdm.auto import tqdm
