@@ -11,6 +11,7 @@ a second y axis (a different data set: the scale is not comparable, the trend is
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -56,7 +57,7 @@ def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, t
         order = np.argsort(x)
         err = _errors(rows)
         ax.errorbar(x[order], values[order], yerr=None if err is None else err[:, order], marker="o",
-                    capsize=3, label=f"ours ({metric})")
+                    capsize=3, label="ours")
         ax.set_xlabel(xlabel)
         ax.set_xticks(x[order])
         xs = x
@@ -64,29 +65,34 @@ def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, t
         weights = sorted({r["guidance_weight"] for r in rows})
         labels = sorted({_label(r) for r in rows})
         width = 0.8 / len(labels)
-        for j, lab in enumerate(labels):
-            sel = [r for r in rows if _label(r) == lab]
-            xs_ = [weights.index(r["guidance_weight"]) + (j - (len(labels) - 1) / 2) * width for r in sel]
-            err = _errors(sel)
-            ax.bar(xs_, [r["value"] for r in sel], width, yerr=err, capsize=3, label=lab)
+        # one bar per row: grouped by guidance weight, one colour per method (and w_r)
+        xs = np.array([weights.index(r["guidance_weight"]) + (labels.index(_label(r)) - (len(labels) - 1) / 2) * width
+                       for r in rows], dtype=float)
+        for lab in labels:
+            sel = [i for i, r in enumerate(rows) if _label(r) == lab]
+            ax.bar(xs[sel], values[sel], width, yerr=_errors([rows[i] for i in sel]), capsize=3, label=lab)
         ax.set_xticks(range(len(weights)), [f"w={w:g}" for w in weights])
         ax.set_xlabel("classifier-free guidance weight")
-        xs = np.array([weights.index(r["guidance_weight"]) for r in rows], dtype=float)
     else:
         xs = np.arange(len(rows), dtype=float)
-        ax.bar(xs, values, 0.6, yerr=_errors(rows), capsize=3, label=f"ours ({metric})")
+        ax.bar(xs, values, 0.6, yerr=_errors(rows), capsize=3, label="ours")
         ax.set_xticks(xs, [_label(r) for r in rows])
-    ax.set_ylabel(f"{metric} (ours, ↓ better)" if "FVD" in metric.upper() else metric)
+    ax.set_ylabel(f"{metric.upper()} (ours, ↓ better)" if metric.upper() == "FVD" else metric)
     if not np.isnan(paper).all():
         ax2 = ax.twinx()
         ok = ~np.isnan(paper)
         order = np.argsort(xs[ok])
-        ax2.plot(xs[ok][order], paper[ok][order], "s--", color="gray", label="paper (right axis)")
+        style = "s--" if table in LINE_AXES else "s"  # bars: one marker per bar, no line
+        ax2.plot(xs[ok][order], paper[ok][order], style, color="gray", label="paper (right axis)")
+        lo, hi = np.nanmin(paper), np.nanmax(paper)
+        ax2.set_ylim(lo - 0.1 * (hi - lo + 1), hi + 0.35 * (hi - lo + 1))  # headroom for the legends
         ax2.set_ylabel(f"paper {rows[0].get('paper_metric', '')}", color="gray")
         ax2.tick_params(axis="y", colors="gray")
         ax2.legend(loc="upper right", fontsize=8)
+    top = np.nanmax(np.concatenate([values, [r["interval_high"] for r in rows]]).astype(float))
+    ax.set_ylim(top=top * 1.3 if top > 0 else None)  # headroom for the legends
     ax.legend(loc="upper left", fontsize=8)
-    ax.set_title(title or table, fontsize=10)
+    ax.set_title(textwrap.fill(title or table, 60), fontsize=9)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")

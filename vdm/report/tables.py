@@ -226,7 +226,7 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
     if spec.get("note"):
         lines += [f"> {spec['note']}", ""]
     keys = [k for k in KEY_COLUMNS if any(k in r for r in rows)]
-    metric = rows[0]["metric"] if rows else ""
+    metric = (rows[0]["metric"] if rows else "").upper()
     head = [KEY_COLUMNS[k] for k in keys] + [f"{metric} (ours)", "interval", "N gen / real", "run / setting"]
     if ref:
         head.append(f"paper {ref['table']} {ref['metric']}")
