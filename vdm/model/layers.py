@@ -1,6 +1,7 @@
 """Building blocks of the factorized space-time U-Net (paper §2).
 
-Layout inside the network: frames as batch, ``h`` is [B·T, C, H, W]. Convolutions are 1×3×3
+Layout inside the network: frames as batch, ``h`` is [B·T, C, H, W] in channels-last memory
+([B·T, H, W, C], so attention tokens are views). Convolutions are 1×3×3
 (space only, applied per frame as 2-D convolutions), GroupNorm normalises each frame on its
 own, so frames are mixed by temporal attention and nothing else. No diffusion math here.
 """
