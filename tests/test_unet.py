@@ -160,3 +160,53 @@ def test_named_paper_sizes_build_on_meta():
             counts[name] = count_parameters(UNet3D(named_size(name)))
     assert counts["bair"] < counts["text-small"] < counts["ucf101"]
     assert all(n > 1e8 for n in counts.values())
+
+
+def test_relative_key_logits_equal_the_table_form():
+    rel = RelativePositionEmbedding(max_distance=2, dim=4)
+    q = torch.randn(3, 2, 6, 4)  # [N, heads, T, d]
+    expected = torch.einsum("nhid,ijd->nhij", q, rel(6))
+    torch.testing.assert_close(rel.key_logits(q), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["conv", "linear"])
+def test_memory_lean_norm_act_project_matches_plain_modules(kind):
+    """The fused GroupNorm→SiLU→projection (recomputed in backward) gives the plain modules' values and gradients."""
+    from vdm.model.layers import norm_act_project
+
+    torch.manual_seed(0)
+    gn = torch.nn.GroupNorm(4, 8).double()
+    with torch.no_grad():
+        gn.weight.normal_()
+        gn.bias.normal_()
+    proj = (torch.nn.Conv2d(8, 6, 3, padding=1) if kind == "conv" else torch.nn.Linear(8, 6)).double()
+    h = torch.randn(2, 8, 5, 5, dtype=torch.float64, requires_grad=True)
+
+    def plain(x):
+        a = torch.nn.functional.silu(gn(x))
+        return proj(a) if kind == "conv" else proj(a.permute(0, 2, 3, 1))
+
+    params = [h, gn.weight, gn.bias, proj.weight, proj.bias]
+    y_fused = norm_act_project(h, gn, proj)
+    g_fused = torch.autograd.grad(y_fused.square().sum(), params)
+    y_plain = plain(h)
+    g_plain = torch.autograd.grad(y_plain.square().sum(), params)
+    torch.testing.assert_close(y_fused, y_plain)
+    for a, b in zip(g_fused, g_plain):
+        torch.testing.assert_close(a, b)
+
+
+def test_gradient_checkpointing_gives_identical_gradients():
+    torch.manual_seed(0)
+    plain = _randomised(UNet3D(named_size("tiny"))).train()
+    remat = UNet3D(named_size("tiny", gradient_checkpointing=True)).train()
+    remat.load_state_dict(plain.state_dict())
+    z = torch.randn(1, 1, 3, 16, 16)
+    lam = torch.tensor([0.7])
+    grads = []
+    for net in (plain, remat):
+        net.zero_grad()
+        net(z, lam).square().sum().backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
