@@ -42,6 +42,15 @@ def tiny_config_dict(shards: str | Path = "unused", **sections: dict[str, Any]) 
     return cfg
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models: one thread is faster than two fighting over a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def write_config(path: Path, cfg: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path

@@ -22,12 +22,7 @@ from vdm.sampling.cli import main
 from vdm.train.export import save_export
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _export(path, **model):

@@ -12,12 +12,7 @@ from vdm.sampling.config import SampleConfig
 from vdm.sampling.seeds import StackedGenerator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

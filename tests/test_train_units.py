@@ -13,13 +13,7 @@ from conftest import ArrayLoader, load_final_state, tiny_config_dict
 from vdm.config import ConfigError, ExperimentConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is faster than two fighting over a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _cfg(**sections) -> ExperimentConfig:
