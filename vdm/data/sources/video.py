@@ -103,7 +103,9 @@ def _videos_under(folder: Path) -> list[str]:
             if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
 
 
-class VideoFolderSource(_FileSource):
+class _SplitFolderSource(_FileSource):
+    """Videos of a split live under ``<root>/<split>/``; items are paths relative to that folder."""
+
     def __init__(self, cfg, split: str, seed: int = 0):
         super().__init__(cfg, split, seed)
         self.dir = self.root / split
@@ -111,6 +113,8 @@ class VideoFolderSource(_FileSource):
     def _path(self, item: str) -> Path:
         return self.dir / item
 
+
+class VideoFolderSource(_SplitFolderSource):
     def inputs(self) -> list[str]:
         if not self.dir.is_dir():
             raise DataError(f"video folder: split folder {self.dir} not found (expected <root>/<split>/)")
@@ -185,14 +189,7 @@ class UCF101Source(_FileSource):
 _KINETICS_NAME = re.compile(r"^(?P<id>.{11})_(?P<start>\d+)_(?P<end>\d+)$")
 
 
-class KineticsSource(_FileSource):
-    def __init__(self, cfg, split: str, seed: int = 0):
-        super().__init__(cfg, split, seed)
-        self.dir = self.root / split
-
-    def _path(self, item: str) -> Path:
-        return self.dir / item
-
+class KineticsSource(_SplitFolderSource):
     def _csv(self, split: str) -> Path:
         return Path(self.cfg.split_dir or self.cfg.root) / f"{split}.csv"
 
