@@ -81,29 +81,50 @@ def _log_job_environment() -> None:
         log.info("job environment: %s", " ".join(found))
 
 
+def sbatch_parameters(lc: Any) -> dict[str, Any]:
+    """The SLURM request of ``lc`` (a LaunchConfig), named as submitit's SlurmExecutor and its sbatch script
+    name them (``job_name``, ``time``, ``ntasks_per_node``, ``mem``, ...)."""
+    from submitit.slurm.slurm import _convert_mem
+
+    params: dict[str, Any] = dict(job_name=lc.job_name, time=lc.timeout_min, nodes=lc.nodes,
+                                  ntasks_per_node=lc.tasks_per_node, cpus_per_task=lc.cpus_per_task,
+                                  signal_delay_s=lc.signal_delay_s)
+    if lc.gpus_per_node:
+        params["gpus_per_node"] = lc.gpus_per_node
+    if lc.mem_gb:
+        params["mem"] = _convert_mem(lc.mem_gb)
+    if lc.partition:
+        params["partition"] = lc.partition
+    if lc.slurm_account:
+        params["account"] = lc.slurm_account
+    if lc.slurm_setup:
+        params["setup"] = list(lc.slurm_setup)
+    if lc.slurm_additional_parameters:
+        params["additional_parameters"] = dict(lc.slurm_additional_parameters)
+    return params
+
+
+def sbatch_script(lc: Any, folder: str | Path, command: str) -> str:
+    """The sbatch script submitit writes for ``lc`` (no SLURM client needed: for checks and dry runs)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    return _make_sbatch_string(command=command, folder=folder, **sbatch_parameters(lc))
+
+
 def make_executor(cfg: Any, workdir: Path, executor: str) -> Any:
-    """A submitit executor with the resources of ``cfg.launch``."""
+    """A submitit executor with the resources of ``cfg.launch`` (SLURM: :func:`sbatch_parameters`)."""
     import submitit
 
     lc = cfg.launch
     folder = Path(lc.folder) if lc.folder else workdir / "submitit"
     ex = submitit.AutoExecutor(folder=folder / "%j", cluster=executor, slurm_max_num_timeout=lc.max_num_timeout)
+    if executor == "slurm":
+        ex.update_parameters(**{f"slurm_{k}": v for k, v in sbatch_parameters(lc).items()})
+        return ex
     params: dict[str, Any] = dict(name=lc.job_name, timeout_min=lc.timeout_min, nodes=lc.nodes,
                                   tasks_per_node=lc.tasks_per_node, cpus_per_task=lc.cpus_per_task)
     if lc.gpus_per_node:
         params["gpus_per_node"] = lc.gpus_per_node
-    if executor == "slurm":
-        if lc.mem_gb:
-            params["mem_gb"] = lc.mem_gb
-        if lc.partition:
-            params["slurm_partition"] = lc.partition
-        if lc.slurm_account:
-            params["slurm_account"] = lc.slurm_account
-        params["slurm_signal_delay_s"] = lc.signal_delay_s
-        if lc.slurm_setup:
-            params["slurm_setup"] = list(lc.slurm_setup)
-        if lc.slurm_additional_parameters:
-            params["slurm_additional_parameters"] = dict(lc.slurm_additional_parameters)
     ex.update_parameters(**params)
     return ex
 
