@@ -8,6 +8,7 @@
 
 import copy
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -21,7 +22,12 @@ configfile: "config/config.yaml"
 USER_CONFIG = copy.deepcopy(config)
 
 
-validate(config, "workflow/schemas/config.schema.json")
+# The file(s) the configuration came from, for error messages.
+CONFIG_SOURCE = ", ".join(str(p) for p in workflow.overwrite_configfiles) or "config/config.yaml"
+try:
+    validate(config, "workflow/schemas/config.schema.json")
+except WorkflowError as e:
+    raise WorkflowError(f"config error in {CONFIG_SOURCE}: {e}") from None
 
 
 include: "workflow/rules/common.smk"

@@ -135,10 +135,42 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path):
         return ArrayLoader(cfg, nan_at=5, **kw)  # the 6th batch has a NaN pixel
 
     cfg = _cfg(train={"steps": 8, "checkpoint_every": 2})
-    with pytest.raises(NonFiniteLossError, match=r"step 5.*state-000000004\.pt"):
+    with pytest.raises(NonFiniteLossError, match=r"step 5 holds non-finite pixels \(records 20 on rank 0\).*state-000000004\.pt"):
         train(cfg, tmp_path, tmp_path / "export.pt", make_loader=nan_loader)
     assert load_final_state(tmp_path)["step"] == 4
     assert not (tmp_path / "export.pt").exists()
+
+
+def test_diverged_state_is_not_kept_as_last_good(tmp_path):
+    """train.lr 1e6 after 4 good steps: the step-5 state (weights after the first huge update) gives a
+    NaN/huge loss. It must not stay the newest state (else a rerun with a lower lr resumes from it and
+    fails again): it is moved to checkpoints/diverged/, the message names the last good state and how to
+    restart, and a rerun with a sane lr resumes from step 4 and finishes -- even with keep_checkpoints 1."""
+    from vdm.train.loop import NonFiniteLossError, train
+
+    def cfg(lr, steps):
+        return _cfg(train={"steps": steps, "checkpoint_every": 1, "keep_checkpoints": 1, "lr": lr})
+
+    train(cfg(1e-3, 4), tmp_path, None, make_loader=ArrayLoader)
+    with pytest.raises(NonFiniteLossError) as err:
+        train(cfg(1e6, 8), tmp_path, None, make_loader=ArrayLoader)
+    msg = str(err.value)
+    assert "diverged at step 5" in msg and "state-000000004.pt (step 4)" in msg, msg
+    assert f"remove {tmp_path / 'checkpoints'}" in msg and "diverged/" in msg, msg
+    assert (tmp_path / "checkpoints" / "diverged" / "state-000000005.pt").is_file()
+    assert load_final_state(tmp_path)["step"] == 4
+    assert train(cfg(1e-3, 8), tmp_path, None, make_loader=ArrayLoader)["step"] == 8
+    final = load_final_state(tmp_path)
+    assert all(torch.isfinite(v).all() for v in final["model"].values())
+    assert [p.name for p in (tmp_path / "checkpoints").glob("state-*.pt")] == ["state-000000008.pt"]
+
+
+def test_loss_above_max_loss_counts_as_diverged(tmp_path):
+    """A finite but absurd loss (here: any loss, with train.max_loss 1e-6) stops like a NaN."""
+    from vdm.train.loop import NonFiniteLossError, train
+
+    with pytest.raises(NonFiniteLossError, match=r"diverged at step 0: loss .* > train\.max_loss 1e-06"):
+        train(_cfg(train={"steps": 2, "max_loss": 1e-6}), tmp_path, None, make_loader=ArrayLoader)
 
 
 def test_csv_log_and_export(tmp_path):
@@ -172,23 +204,38 @@ def test_resume_refuses_other_model_or_world_size(tmp_path):
 
 
 # ---- launcher -----------------------------------------------------------------------------------
-def test_slurm_parameters_reach_the_sbatch_script(tmp_path):
-    from vdm.launch import TrainJob, make_executor
+_SLURM_LAUNCH = {"executor": "slurm", "partition": "gpu", "nodes": 2, "gpus_per_node": 4, "tasks_per_node": 4,
+                 "cpus_per_task": 8, "mem_gb": 64, "timeout_min": 240, "signal_delay_s": 300,
+                 "slurm_account": "proj", "slurm_additional_parameters": {"qos": "high"},
+                 "slurm_setup": ["module load cuda"]}
 
-    cfg = _cfg(launch={"executor": "slurm", "partition": "gpu", "nodes": 2, "gpus_per_node": 4,
-                       "tasks_per_node": 4, "cpus_per_task": 8, "mem_gb": 64, "timeout_min": 240,
-                       "signal_delay_s": 300, "slurm_account": "proj",
-                       "slurm_additional_parameters": {"qos": "high"}, "slurm_setup": ["module load cuda"]})
-    ex = make_executor(cfg, tmp_path, "slurm")
-    text = ex._executor._make_submission_file_text("python -m x", "%j")
+
+def test_slurm_parameters_reach_the_sbatch_script(tmp_path):
+    """The sbatch script of the launch section, built without a SLURM client (runs anywhere)."""
+    from vdm.launch import TrainJob, sbatch_script
+
+    cfg = _cfg(launch=_SLURM_LAUNCH)
+    text = sbatch_script(cfg.launch, tmp_path, "python -m x")
     for line in ("--partition=gpu", "--nodes=2", "--gpus-per-node=4", "--ntasks-per-node=4", "--cpus-per-task=8",
-                 "--mem=64GB", "--time=240", "--signal=USR2@300", "--account=proj", "--qos=high"):
+                 "--mem=64GB", "--time=240", "--signal=USR2@300", "--account=proj", "--qos=high",
+                 "--job-name=vdm-train"):
         assert f"#SBATCH {line}" in text, line
     assert "module load cuda" in text
-    assert ex._executor.max_num_timeout == cfg.launch.max_num_timeout
     job = TrainJob(cfg.to_dict(), str(tmp_path), None)
     again = job.checkpoint()  # what submitit requeues: the same job, which resumes from the workdir
     assert again.function.cfg_dict == job.cfg_dict and again.function.workdir == job.workdir
+
+
+@pytest.mark.usefixtures("slurm")
+def test_slurm_executor_writes_that_sbatch_script(tmp_path):
+    """SLURM counterpart: submitit's real SlurmExecutor (needs srun) writes exactly that script."""
+    from vdm.launch import make_executor, sbatch_script
+
+    cfg = _cfg(launch=_SLURM_LAUNCH)
+    ex = make_executor(cfg, tmp_path, "slurm")
+    text = ex._executor._make_submission_file_text("python -m x", "%j")
+    assert text == sbatch_script(cfg.launch, ex._executor.folder, "python -m x")
+    assert ex._executor.max_num_timeout == cfg.launch.max_num_timeout
 
 
 def test_cli_dry_run_and_bad_override(tmp_path, capsys):

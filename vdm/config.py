@@ -8,6 +8,7 @@ file, so a typo fails before any job runs. Every field is documented where it is
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -105,7 +106,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         try:
             validate()
         except ConfigError as e:
-            raise ConfigError(f"{where}: {e}" if where else str(e)) from None
+            msg = str(e)
+            if where and msg.split(" ", 1)[0] in fields:  # "steps must be ..." -> "train.steps must be ..."
+                raise ConfigError(f"{where}.{msg}") from None
+            raise ConfigError(f"{where}: {msg}" if where else msg) from None
     return obj
 
 
@@ -135,11 +139,22 @@ from vdm.sampling.config import SampleConfig  # noqa: E402
 from vdm.train.config import LaunchConfig, TrainConfig  # noqa: E402
 
 
+# What an experiment name may be: it becomes a folder (results/<name>) inside shell commands.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+NAME_RULE = "1 to 64 characters: letters, digits, '_', '.', '-', starting with a letter or digit"
+
+# Sections of a workflow config file that only the workflow reads (the ablation grid, per-rule resources,
+# the report); the stage commands skip them, so they accept the workflow's config files as they are.
+WORKFLOW_SECTIONS = ("ablation", "resources", "report")
+
+
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     """One experiment: everything needed to shard, train, sample and evaluate."""
 
-    name: str = "experiment"  # experiment name, used in output paths and logs
+    # experiment name, used in output paths (results/<name>) and logs; 1 to 64 characters: letters, digits,
+    # '_', '.', '-', starting with a letter or digit
+    name: str = dataclasses.field(default="experiment", metadata={"pattern": NAME_PATTERN})
     seed: int = 0  # root seed; every stage derives its own seeds from it explicitly
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: UNetConfig = dataclasses.field(default_factory=UNetConfig)
@@ -162,6 +177,10 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 
+    def validate(self) -> None:
+        if not re.fullmatch(NAME_PATTERN, self.name):
+            raise ConfigError(f"name {self.name!r} is not a valid experiment name ({NAME_RULE})")
+
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
     """Load an experiment YAML; ``overrides`` are dotted keys (``{"train.steps": 10}``)."""
@@ -172,6 +191,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
         data = yaml.safe_load(f) or {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping")
+    data = {k: v for k, v in data.items() if k not in WORKFLOW_SECTIONS}  # the workflow's own sections
     for dotted, value in (overrides or {}).items():
         apply_override(data, dotted, value)
     return ExperimentConfig.from_dict(data, source=str(path))

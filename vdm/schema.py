@@ -151,6 +151,8 @@ def dataclass_schema(cls: type, where: str = "") -> dict[str, Any]:
             continue
         key = f"{where}.{f.name}" if where else f.name
         sub = type_schema(hints[f.name], key)
+        if "pattern" in f.metadata:
+            sub["pattern"] = f.metadata["pattern"]
         desc = comments.get(f.name, "")
         default = _default(f)
         is_section = dataclasses.is_dataclass(hints[f.name])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+I3D_MIN_FRAMES = 9  # fewer frames leave < 2 positions for I3D's final 2x7x7 average pool
+
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:

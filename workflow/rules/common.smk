@@ -20,10 +20,13 @@
 import copy
 import os
 import json
-import re
 import sys
 
 import yaml
+
+from vdm.checks import check_data_inputs, check_sampling, check_training
+from vdm.config import WORKFLOW_SECTIONS, ConfigError, ExperimentConfig
+from vdm.grid import SETTING_RE, parse_setting, setting_name
 
 # Jobs call the `vdm` console script. `.venv/bin/snakemake` is often run without activating the
 # virtualenv: put the running interpreter's bin folder first on PATH (a conda job environment, when
@@ -35,7 +38,6 @@ envvars:
 _path = os.environ["PATH"]
 os.environ.update(PATH=os.path.dirname(sys.executable) + os.pathsep + _path)
 
-WORKFLOW_SECTIONS = ("ablation", "resources", "report")
 TRAIN_SKIPPED = ("sample", "evaluate")  # sections training never reads: editing them retrains nothing
 OUT = f"results/{config['name']}"
 CONDA_ENV = "../../envs/vdm.yaml"  # for --software-deployment-method conda (relative to this file)
@@ -43,13 +45,8 @@ SHARDS = f"{OUT}/data"
 
 
 # --------------------------------------------------------------------------------------------
-# Numbers and names
+# Names (the {setting} grammar lives in vdm/grid.py)
 # --------------------------------------------------------------------------------------------
-def num(x):
-    """Compact number for a path: 2.0 -> "2", 0.5 -> "0.5"."""
-    return f"{float(x):g}"
-
-
 def run_name(images_per_video):
     return f"img{int(images_per_video)}"
 
@@ -58,39 +55,13 @@ def run_images(run):
     return int(run[len("img"):])
 
 
-SETTING_RE = r"(ancestral|langevin)-[0-9]+-w[0-9.]+(-(prediction|extension|superres)-(replace|recon[0-9.]+))?"
-_SETTING = re.compile(
-    r"(?P<sampler>ancestral|langevin)-(?P<steps>[0-9]+)-w(?P<w>[0-9.]+)"
-    r"(-(?P<task>prediction|extension|superres)-(?P<method>replace|recon)(?P<w_r>[0-9.]*))?"
-)
-
-
-def setting_name(s):
-    """Folder name of a sampling setting (a dict with sampler, steps, guidance_weight, task, ...)."""
-    name = f"{s['sampler']}-{int(s['steps'])}-w{num(s['guidance_weight'])}"
-    if s.get("task", "unconditional") != "unconditional":
-        method = "replace" if s["cond_method"] == "replacement" else f"recon{num(s['w_r'])}"
-        name += f"-{s['task']}-{method}"
-    return name
-
-
 def setting_overrides(name):
-    """Inverse of setting_name: the sample.* overrides that the folder name stands for."""
-    m = _SETTING.fullmatch(name)
-    if m is None:
-        raise ValueError(f"not a sampling setting name: {name!r} (expected {SETTING_RE})")
-    out = {
-        "sample.sampler": m["sampler"],
-        "sample.steps": int(m["steps"]),
-        "sample.guidance_weight": float(m["w"]),
-        "sample.task": m["task"] or "unconditional",
-    }
-    if m["task"]:
-        if config["data"]["num_classes"] > 0:  # class-conditional: labels of the conditioning clips
-            out["sample.class_labels"] = config["ablation"]["conditioning"]["class_labels"]
-        out["sample.cond_method"] = "replacement" if m["method"] == "replace" else "reconstruction"
-        if m["method"] == "recon":
-            out["sample.w_r"] = float(m["w_r"])
+    """The sample.* overrides that a {setting} folder name stands for."""
+    fields = parse_setting(name)
+    out = {f"sample.{k}": v for k, v in fields.items()}
+    if fields["task"] != "unconditional" and config["data"]["num_classes"] > 0:
+        # class-conditional: labels of the conditioning clips
+        out["sample.class_labels"] = config["ablation"]["conditioning"]["class_labels"]
     return out
 
 
@@ -183,21 +154,36 @@ TABLES = [t for t in ("main", "joint_training", "guidance", "sampler", "conditio
 CELLS = sorted({(run, setting) for t in TABLES for _, run, setting in table_rows(t)})
 
 
-def _check_grid():
-    """Every run and setting of the grid must be a valid experiment config: checked against the
-    schema before any job runs, so that a bad grid value names its key up front."""
-    import jsonschema
-
-    with open(workflow.source_path("../schemas/config.schema.json")) as f:
-        validator = jsonschema.Draft202012Validator(json.load(f))
-    for run, setting in CELLS:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(experiment(sample_overrides(run, setting))))
-        if error is not None:
-            key = ".".join(str(p) for p in error.absolute_path)
-            raise ValueError(f"config: ablation grid cell {run}/{setting}: {key}: {error.message}")
+def _resolved(exp, what):
+    """The ExperimentConfig of a resolved config dict; errors name the config file, the cell and the key."""
+    try:
+        return ExperimentConfig.from_dict(exp, source=f"{CONFIG_SOURCE}: {what}")
+    except ConfigError as e:
+        raise WorkflowError(f"config error: {e}") from None
 
 
-_check_grid()
+def _check_configs():
+    """Build and check every resolved training and sampling config of the grid before any job runs, as
+    the vdm commands will load them: a bad value fails here, naming the file, the key and the value,
+    not hours later in a job."""
+    what = f"{CONFIG_SOURCE}: "
+    try:
+        for run in RUNS:
+            cfg = _resolved(experiment(train_overrides(run), skip=TRAIN_SKIPPED), f"training run {run}")
+            what = f"{CONFIG_SOURCE}: training run {run}: "
+            check_training(cfg)
+        for run, setting in CELLS:
+            cfg = _resolved(experiment(sample_overrides(run, setting)), f"sample set {run}/{setting}")
+            what = f"{CONFIG_SOURCE}: sample set {run}/{setting}: "
+            check_sampling(cfg)
+        if not all(os.path.isfile(f"{SHARDS}/{split}/manifest.json") for split in ("train", "test")):
+            what = f"{CONFIG_SOURCE}: "
+            check_data_inputs(cfg)  # the shards are still to be written: their inputs must be there
+    except ConfigError as e:
+        raise WorkflowError(f"config error: {what}{e}") from None
+
+
+_check_configs()
 
 
 # --------------------------------------------------------------------------------------------

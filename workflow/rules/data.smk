@@ -57,5 +57,5 @@ rule shard:
     params:
         out=parent_of_output,
     shell:
-        "vdm shard --config {input.cfg} --split {wildcards.split} --out {params.out}"
-        " --workers {threads} > {log} 2>&1"
+        "vdm shard --config {input.cfg:q} --split {wildcards.split:q} --out {params.out:q}"
+        " --workers {threads:q} > {log:q} 2>&1"

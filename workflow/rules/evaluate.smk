@@ -20,5 +20,5 @@ rule evaluate:
     conda:
         CONDA_ENV
     shell:
-        "vdm evaluate --config {input.cfg} --samples {input.samples} --real-cache {params.real_cache}"
-        " --out {output} --no-progress > {log} 2>&1"
+        "vdm evaluate --config {input.cfg:q} --samples {input.samples:q} --real-cache {params.real_cache:q}"
+        " --out {output:q} --no-progress > {log:q} 2>&1"

@@ -17,8 +17,8 @@ rule table:
     conda:
         CONDA_ENV
     shell:
-        "vdm report table --spec {params.spec:q} --csv {output.csv} --md {output.md}"
-        " --plot {output.png} --gif {output.gif} > {log} 2>&1"
+        "vdm report table --spec {params.spec:q} --csv {output.csv:q} --md {output.md:q}"
+        " --plot {output.png:q} --gif {output.gif:q} > {log:q} 2>&1"
 
 
 rule provenance:
@@ -36,8 +36,8 @@ rule provenance:
     conda:
         CONDA_ENV
     shell:
-        "vdm report provenance --config {input.cfg} --train-config {input.train_cfg} --model {input.model}"
-        " --samples {input.samples} --metrics {input.metrics} --out {output} > {log} 2>&1"
+        "vdm report provenance --config {input.cfg:q} --train-config {input.train_cfg:q} --model {input.model:q}"
+        " --samples {input.samples:q} --metrics {input.metrics:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule report_index:
@@ -56,8 +56,8 @@ rule report_index:
     conda:
         CONDA_ENV
     shell:
-        "vdm report index --title {params.title:q} --note {params.note:q} --tables {input.md}"
-        " --out {output} > {log} 2>&1"
+        "vdm report index --title {params.title:q} --note {params.note:q} --tables {input.md:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 # One target per table, e.g. `snakemake --cores 2 table_guidance` (only the tables the grid covers).

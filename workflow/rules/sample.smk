@@ -16,5 +16,5 @@ rule sample:
     conda:
         CONDA_ENV
     shell:
-        "vdm sample --checkpoint {input.model} --config {input.cfg} --out {output.npz} --gif {output.gif}"
-        " > {log} 2>&1"
+        "vdm sample --checkpoint {input.model:q} --config {input.cfg:q} --out {output.npz:q} --gif {output.gif:q}"
+        " > {log:q} 2>&1"

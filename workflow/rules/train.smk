@@ -23,4 +23,4 @@ rule train:
     conda:
         CONDA_ENV
     shell:
-        "vdm train --config {input.cfg} --workdir {params.workdir} --export {output} > {log} 2>&1"
+        "vdm train --config {input.cfg:q} --workdir {params.workdir:q} --export {output:q} > {log:q} 2>&1"

@@ -1,0 +1,80 @@
+"""Checks across config sections, run before any job: the workflow calls them for every resolved run and
+sampling config when it parses the Snakefile, the stage commands when they load their config.
+
+Each section validates itself (``<Part>Config.validate``); what no single section can know is checked
+here: the data against the network (:func:`check_training`), the sampling task against the clips and the
+network (:func:`check_sampling`), and the inputs of sharding (:func:`check_data_inputs`). Every error is a
+:class:`~vdm.config.ConfigError` naming the keys and their values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vdm.config import ConfigError, ExperimentConfig
+from vdm.data.checks import check_data_for_model
+from vdm.data.common import DataError
+from vdm.metrics.config import I3D_MIN_FRAMES
+
+
+def check_training(cfg: ExperimentConfig) -> None:
+    """Clips of ``cfg.data`` fit the network of ``cfg.model`` (resolution, channels, classes)."""
+    try:
+        check_data_for_model(cfg.data, cfg.model)
+    except DataError as e:
+        raise ConfigError(str(e)) from None
+
+
+def sampled_frames(cfg: ExperimentConfig) -> int:
+    """Frames of one sampled block: ``sample.frames``, or ``data.frames`` when that is 0."""
+    return cfg.sample.frames or cfg.data.frames
+
+
+def evaluated_frames(cfg: ExperimentConfig) -> int:
+    """Frames of the videos FVD compares (extension: the whole extended video)."""
+    return cfg.sample.total_frames if cfg.sample.task == "extension" else sampled_frames(cfg)
+
+
+def check_sampling(cfg: ExperimentConfig, *, fvd: bool = True) -> None:
+    """The ``sample`` section fits the data and the network of ``cfg`` (and, with ``fvd``, the I3D detector)."""
+    check_training(cfg)
+    sc, m = cfg.sample, cfg.model
+    T = sampled_frames(cfg)
+    where_T = f"sample.frames {sc.frames}" if sc.frames else f"data.frames {cfg.data.frames}"
+    if sc.task == "prediction" and sc.cond_frames >= T:
+        raise ConfigError(f"sample.cond_frames {sc.cond_frames} must be < the frames sampled ({where_T}): "
+                          "prediction conditions on the first cond_frames frames and samples the rest")
+    if sc.task == "extension":
+        if sc.overlap >= T:
+            raise ConfigError(f"sample.overlap {sc.overlap} must be < the frames of one block ({where_T}): "
+                              "each block adds frames - overlap new frames")
+        if sc.cond_frames > T:
+            raise ConfigError(f"sample.cond_frames {sc.cond_frames} must be <= the frames of one block ({where_T})")
+        if sc.total_frames < T:
+            raise ConfigError(f"sample.total_frames {sc.total_frames} must be >= the frames of one block ({where_T})")
+    if sc.task == "superres" and m.image_size % sc.superres_factor:
+        raise ConfigError(f"model.image_size {m.image_size} is not divisible by sample.superres_factor "
+                          f"{sc.superres_factor}")
+    if sc.guidance_weight > 0 and m.num_classes == 0 and m.text_dim == 0:
+        raise ConfigError(f"sample.guidance_weight {sc.guidance_weight:g} needs a class- or text-conditional model "
+                          "(model.num_classes and model.text_dim are 0); use 0")
+    if m.num_classes > 0 and sc.class_labels == "eval" and cfg.data.num_classes == 0:
+        raise ConfigError("sample.class_labels 'eval' takes the labels of the conditioning clips, but "
+                          "data.num_classes is 0 (the clips carry no labels)")
+    if fvd and evaluated_frames(cfg) < I3D_MIN_FRAMES:
+        raise ConfigError(f"FVD needs videos of at least {I3D_MIN_FRAMES} frames (I3D); the sampled videos have "
+                          f"{evaluated_frames(cfg)} ({'sample.total_frames' if sc.task == 'extension' else where_T})")
+
+
+def check_data_inputs(cfg: ExperimentConfig) -> None:
+    """The source's input folder exists (every source but Moving MNIST, which is generated)."""
+    d = cfg.data
+    if d.source == "moving_mnist":
+        return
+    if not d.root:
+        raise ConfigError(f"data.root is empty: data.source {d.source!r} reads its videos from data.root")
+    if not Path(d.root).is_dir():
+        raise ConfigError(f"data.root {d.root!r} (data.source {d.source!r}) is not a folder "
+                          f"(resolved: {Path(d.root).resolve()})")
+    if d.split_dir and not Path(d.split_dir).is_dir():
+        raise ConfigError(f"data.split_dir {d.split_dir!r} is not a folder (resolved: {Path(d.split_dir).resolve()})")
