@@ -41,9 +41,14 @@ def save_state(ckpt_dir: str | Path, state: dict[str, Any], keep: int) -> Path:
     """Write ``state`` (must contain ``step``) atomically, then delete all but the ``keep`` newest."""
     path = state_path(ckpt_dir, int(state["step"]))
     torch_save({"format": STATE_FORMAT, **state}, path)
+    prune(ckpt_dir, keep)
+    return path
+
+
+def prune(ckpt_dir: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest states."""
     for _, old in list_states(ckpt_dir)[:-keep]:
         old.unlink(missing_ok=True)
-    return path
 
 
 def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -36,6 +36,12 @@ class TrainConfig:
     image_loss_weight: float = 1.0
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
+    # Divergence check (paper silent), the "state sanity check": a training state counts as good when its
+    # weights and EMA are finite and the loss of the first step taken from it is finite and <= max_loss.
+    # A step whose loss fails it stops training; the state that gave that loss is moved out of the way,
+    # so a rerun resumes from the last good one. The diffusion losses start near 1 (unit-variance
+    # targets); 0 = only require finite values.
+    max_loss: float = 1000.0
     checkpoint_every: int = 1000  # save the full training state every N steps (and at the end)
     keep_checkpoints: int = 3  # number of newest training states kept in <workdir>/checkpoints
     log_every: int = 10  # CSV log row every N steps (loss averaged over those steps)
@@ -66,7 +72,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be in [0, 1), got {v}")
         if not 0.0 <= self.cond_drop_prob <= 1.0:
             raise ConfigError(f"cond_drop_prob must be in [0, 1], got {self.cond_drop_prob}")
-        for name in ("weight_decay", "grad_clip", "image_loss_weight", "adam_eps"):
+        for name in ("weight_decay", "grad_clip", "image_loss_weight", "adam_eps", "max_loss"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.warmup_steps < 0 or self.num_workers < 0:

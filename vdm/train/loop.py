@@ -10,7 +10,8 @@ dropout, the loader) is restored from the training state of each rank.
 Stops: SIGTERM/SIGINT finish the current step, save the state and raise :class:`TrainingInterrupted`;
 under submitit, SIGUSR2 (preemption or time limit) does the same and then hands over to submitit,
 which requeues the job; a NaN/inf loss or gradient norm raises :class:`NonFiniteLossError` without
-saving (the last good state stays the newest).
+saving, and the state that gave a diverged loss is moved to ``checkpoints/diverged/`` (the state sanity
+check, ``train.max_loss``), so the newest state left is the last good one and a rerun resumes from it.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ _RESUME_FREE = {"train.steps", "train.checkpoint_every", "train.keep_checkpoints
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss or gradient norm became NaN/inf; the newest saved state is the last good one."""
+    """A step failed the state sanity check (see ``TrainConfig.max_loss``) or its input held NaN/inf;
+    nothing was saved and the newest state left in ``checkpoints/`` is the last good one."""
 
 
 class TrainingInterrupted(RuntimeError):
@@ -243,6 +245,8 @@ class Trainer:
                                        rank=self.dist.rank, world_size=W, num_workers=self.tc.num_workers)
         self.signals = StopSignals()
         self.stop_now = self.preempt_now = False  # stop flags agreed by all ranks at the last step
+        self._bad_inputs: list[str] = []  # records of this step's batch with non-finite pixels
+        self._unconfirmed = False  # the newest saved state has not yet given a step that passed the check
 
     # ---- set-up helpers ---------------------------------------------------------------------------
     def _check_config(self) -> None:
@@ -285,10 +289,16 @@ class Trainer:
         }
 
     def save(self) -> Path:
+        problem = self._insane_weights()  # the same weights on every rank: all stop together
+        if problem:
+            raise NonFiniteLossError(self._stopped_message(f"at step {self.step}: {problem}; not saved."))
         state = self.state_dict()
         path = ckpt.state_path(self.ckpt_dir, self.step)
         if self.dist.is_main:
-            path = ckpt.save_state(self.ckpt_dir, state, keep=self.tc.keep_checkpoints)
+            # The newest state is not known to be good until a step taken from it passes the sanity check:
+            # keep one more until then (see _confirm_states).
+            path = ckpt.save_state(self.ckpt_dir, state, keep=self.tc.keep_checkpoints + 1)
+            self._unconfirmed = True
             log.info("saved training state %s", path)
         D.barrier(self.dist)
         return path
@@ -345,6 +355,10 @@ class Trainer:
         x = batch["video"].to(self.device, non_blocking=True)  # [b, C, T+K, H, W] in [-1, 1]
         if x.shape[0] != self.micro_batch:
             raise ValueError(f"loader gave {x.shape[0]} videos, expected {self.micro_batch} per rank")
+        finite = torch.isfinite(x).flatten(1).all(1)  # [b]
+        if not bool(finite.all()):  # a data problem, not divergence: reported after the step's all-reduce
+            keys = batch.get("key") or [f"#{i} of the micro-batch" for i in range(len(finite))]
+            self._bad_inputs += [str(k) for k, ok in zip(keys, finite.tolist()) if not ok]
         is_image = batch.get("is_image")
         if is_image is not None:
             is_image = is_image.to(self.device)  # [b, T+K]
@@ -380,6 +394,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         A = self.tc.grad_accum
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        self._bad_inputs = []
         for micro in range(A):
             per_example = self._micro_loss(self._next_batch(batches), micro)
             sync = contextlib.nullcontext()
@@ -391,24 +406,72 @@ class Trainer:
         # One collective per step: global loss sum and the stop flags (every rank stops at the same step).
         # The handlers only set pending flags; acting on the reduced ones keeps every rank in step (a signal
         # arriving after this point is acted on at the next step).
-        flags = torch.tensor([loss_sum.item(), float(self.signals.stop), float(self.signals.preempt)],
-                             dtype=torch.float64, device=self.device)
+        flags = torch.tensor([loss_sum.item(), float(self.signals.stop), float(self.signals.preempt),
+                              float(len(self._bad_inputs))], dtype=torch.float64, device=self.device)
         D.all_reduce_sum(flags, self.dist)
         loss = flags[0].item() / self.tc.batch_size
         self.stop_now, self.preempt_now = bool(flags[1] > 0), bool(flags[2] > 0)
+        if flags[3] > 0:
+            found = f" (records {', '.join(self._bad_inputs)} on rank {self.dist.rank})" if self._bad_inputs else ""
+            raise NonFiniteLossError(self._stopped_message(
+                f"the input batch of step {self.step} holds non-finite pixels{found}."))
         max_norm = self.tc.grad_clip if self.tc.grad_clip > 0 else math.inf
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            newest = ckpt.list_states(self.ckpt_dir)
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss}) or gradient norm ({grad_norm}) at step {self.step}; training stopped, "
-                f"nothing saved. Last good state: {newest[-1][1] if newest else 'none'}. "
-                "Try a lower train.lr, train.warmup_steps or train.grad_clip."
-            )
+        problem = self._insane_step(loss, grad_norm)
+        if problem:
+            raise NonFiniteLossError(self._diverged(problem))
+        self._confirm_states()
         self.optimizer.step()
         self.ema.update(self.model)
         self.step += 1
         return loss, grad_norm, lr
+
+    # ---- the state sanity check (train.max_loss) -------------------------------------------------------
+    def _insane_step(self, loss: float, grad_norm: float) -> str:
+        """Why the step just taken from the current weights fails the check ("" when it passes)."""
+        if not math.isfinite(loss):
+            return f"non-finite loss ({loss})"
+        if not math.isfinite(grad_norm):
+            return f"non-finite gradient norm ({grad_norm})"
+        if self.tc.max_loss > 0 and loss > self.tc.max_loss:
+            return f"loss {loss:.4g} > train.max_loss {self.tc.max_loss:g}"
+        return ""
+
+    def _confirm_states(self) -> None:
+        """The newest state just passed the check: keep train.keep_checkpoints states from now on."""
+        if self._unconfirmed and self.dist.is_main:
+            ckpt.prune(self.ckpt_dir, self.tc.keep_checkpoints)
+        self._unconfirmed = False
+
+    def _insane_weights(self) -> str:
+        for what, tensors in (("model", self.model.state_dict()), ("EMA", self.ema.shadow)):
+            for name, t in tensors.items():
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    return f"non-finite {what} weight {name}"
+        return ""
+
+    def _diverged(self, problem: str) -> str:
+        """Move the state that gave the failing step out of the way; the message says how to go on."""
+        bad = ckpt.state_path(self.ckpt_dir, self.step)
+        moved = ""
+        if self.dist.is_main and bad.is_file():
+            quarantine = self.ckpt_dir / "diverged"
+            quarantine.mkdir(exist_ok=True)
+            bad.replace(quarantine / bad.name)
+            moved = f" The state of step {self.step}, whose weights gave this step, was moved to {quarantine}/."
+        D.barrier(self.dist)
+        return self._stopped_message(f"training diverged at step {self.step}: {problem}.{moved}")
+
+    def _stopped_message(self, what: str) -> str:
+        newest = ckpt.list_states(self.ckpt_dir)
+        if newest:
+            step, path = newest[-1]
+            how = (f"Last good state: {path} (step {step}); rerunning the same command resumes from it, so first "
+                   "change what made it diverge (a lower train.lr, train.warmup_steps or train.grad_clip). "
+                   f"To start from step 0 instead, remove {self.ckpt_dir}.")
+        else:
+            how = f"No good state is left in {self.ckpt_dir}: rerunning starts from step 0."
+        return f"{what} Training stopped, nothing saved. {how}"
 
     # ---- the run --------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -450,6 +513,7 @@ class Trainer:
                     self._stop(path)
             if last_saved != self.step:
                 self.save()
+            self._confirm_states()  # the run is complete: its final state is its result
         finally:
             self.signals.restore()
             if bar is not None:
