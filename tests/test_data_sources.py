@@ -116,8 +116,8 @@ def video_root(tmp_path_factory):
     write_video(root / "train" / "dots" / "short.mp4", 5, "libx264")
     write_video(root / "train" / "dots" / "cut.mp4", 30, "mpeg4", movflags="faststart")
     truncate(root / "train" / "dots" / "cut.mp4", 0.6)  # moov first: decodes, but fewer frames than declared
-    write_video(root / "train" / "dots" / "cut.avi", 30, "mpeg4")
-    truncate(root / "train" / "dots" / "cut.avi", 0.5)  # index lost: undecodable
+    write_video(root / "train" / "dots" / "cut_index.avi", 30, "mpeg4")
+    truncate(root / "train" / "dots" / "cut_index.avi", 0.5)  # index lost: undecodable
     (root / "train" / "dots" / "garbage.mp4").write_bytes(os.urandom(2000))
     write_video(root / "train" / "loose.mp4", 24, "libx264")  # not in a class folder
     return root
@@ -129,10 +129,10 @@ def test_video_folder_shards_and_rejections(video_root, tmp_path):
     m = shard_split(cfg, "train", progress=False, workers=2)
     assert m["num_records"] == 2
     reasons = {r["input"]: r["reason"] for r in m["rejected"]}
-    assert set(reasons) == {"dots/short.mp4", "dots/cut.mp4", "dots/cut.avi", "dots/garbage.mp4", "loose.mp4"}
+    assert set(reasons) == {"dots/short.mp4", "dots/cut.mp4", "dots/cut_index.avi", "dots/garbage.mp4", "loose.mp4"}
     assert "too short: 5 frames" in reasons["dots/short.mp4"]
     assert "truncated: decoded" in reasons["dots/cut.mp4"]
-    assert "undecodable" in reasons["dots/cut.avi"] and "undecodable" in reasons["dots/garbage.mp4"]
+    assert "undecodable" in reasons["dots/cut_index.avi"] and "undecodable" in reasons["dots/garbage.mp4"]
     assert "no label" in reasons["loose.mp4"]
     clips, meta = eval_clips(cfg, "train", 2, seed=0, return_meta=True)
     assert clips.shape == (2, 8, 20, 20, 3)
@@ -250,3 +250,76 @@ def test_bair_tfrecords(tmp_path):
         assert np.array_equal(clip, np.stack([bair_frame(traj, t) for t in range(16)]))  # first frames, lossless
     info = json.loads((tmp_path / "shards" / "train" / "manifest.json").read_text())
     assert info["preprocessing"]["resolution"] == 64
+
+
+# ------------------------------------------------------------------------------------------------
+# Data problems found early, naming files
+# ------------------------------------------------------------------------------------------------
+def _folder_cfg(root: Path, out: Path, **kw) -> DataConfig:
+    return DataConfig(**{**dict(source="video_folder", root=str(root), shards=str(out), resolution=16, channels=3,
+                                frames=8, num_classes=0, images_per_video=0), **kw})
+
+
+def test_distinct_names_get_distinct_keys(tmp_path):
+    """'clip a' vs 'clip_a', and two all-non-ASCII names of one length, were one key (found only after
+    decoding the whole split, naming no file); now each input is its own record."""
+    root = tmp_path / "videos"
+    for name in ("clip a.mp4", "clip_a.mp4", "日本.mp4", "中国.mp4"):
+        write_video(root / "train" / name, 10, "libx264")
+    m = shard_split(_folder_cfg(root, tmp_path / "shards"), "train", progress=False)
+    assert m["num_records"] == 4 and not m["rejected"]
+    _, meta = eval_clips(_folder_cfg(root, tmp_path / "shards"), "train", 4, seed=0, return_meta=True)
+    assert len(set(meta["key"])) == 4 and "clip_a" in meta["key"]
+
+
+def test_key_collision_is_an_error_naming_both_files_before_decoding(tmp_path, monkeypatch):
+    root = tmp_path / "videos"
+    write_video(root / "train" / "a" / "b.mp4", 10, "libx264")
+    write_video(root / "train" / "a_b.mp4", 10, "libx264")
+    from vdm.data.sources import video
+
+    decoded = []
+    monkeypatch.setattr(video, "decode_file", lambda path, cfg: decoded.append(path))  # must not be reached
+    with pytest.raises(DataError, match=r"'a/b\.mp4' and 'a_b\.mp4' would both become record 'a_b'"):
+        shard_split(_folder_cfg(root, tmp_path / "shards"), "train", progress=False)
+    assert decoded == []
+
+
+def test_videos_inside_symlinked_folders_are_found(tmp_path):
+    root, elsewhere = tmp_path / "videos", tmp_path / "elsewhere"
+    write_video(root / "train" / "own.mp4", 10, "libx264")
+    write_video(elsewhere / "linked.mp4", 10, "libx264")
+    (root / "train" / "more").symlink_to(elsewhere, target_is_directory=True)
+    (root / "train" / "loop").symlink_to(root / "train", target_is_directory=True)  # a cycle: listed once
+    m = shard_split(_folder_cfg(root, tmp_path / "shards"), "train", progress=False)
+    done = json.loads((tmp_path / "shards" / "train" / "shard-000000.done.json").read_text())
+    assert sorted(done["keys"]) == ["more_linked", "own"] and m["num_records"] == 2
+
+
+def test_more_class_folders_than_num_classes_is_an_error_at_shard_time(tmp_path):
+    root = tmp_path / "videos"
+    for cls in ("apple", "banana", "cherry"):
+        write_video(root / "train" / cls / "v.mp4", 10, "libx264")
+    with pytest.raises(DataError, match=r"3 classes \(apple, banana, cherry\) but data\.num_classes is 2"):
+        shard_split(_folder_cfg(root, tmp_path / "shards", num_classes=2), "train", progress=False)
+    assert not (tmp_path / "shards" / "train" / "shard-000000.tar").exists()
+
+
+def test_long_videos_are_split_into_bounded_records(tmp_path):
+    from vdm.config import ConfigError, from_dict
+
+    root = tmp_path / "videos"
+    write_video(root / "train" / "long.mp4", 31, "libx264")
+    write_video(root / "train" / "short.mp4", 12, "libx264")
+    cfg = _folder_cfg(root, tmp_path / "shards", max_record_frames=16)
+    m = shard_split(cfg, "train", progress=False)
+    assert m["num_records"] == 3 and m["num_frames"] == 43 and m["preprocessing"]["max_record_frames"] == 16
+    clips, meta = eval_clips(cfg, "train", 3, seed=0, return_meta=True)
+    assert sorted(meta["key"]) == ["long+0000", "long+0001", "short"]
+    # the parts are consecutive: part 1 starts where part 0 ended (frame 16 of 31; eval clips start at 0)
+    ref = resize_short_side_crop(np.stack([frame_at(t) for t in range(31)]), 16).astype(float)
+    part1 = dict(zip(meta["key"], clips))["long+0001"]
+    errs = [np.abs(part1[0] - ref[t]).mean() for t in range(31)]
+    assert int(np.argmin(errs)) == 16, errs
+    with pytest.raises(ConfigError, match=r"max_record_frames must be 0 \(off\) or >= 2 x frames x frameskip = 16"):
+        from_dict(DataConfig, {"max_record_frames": 10, "frames": 8}, "data")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import re
@@ -42,11 +43,34 @@ class Rejection:
 
 
 _KEY_BAD = re.compile(r"[^A-Za-z0-9_\-]")
+_KEY_PLAIN = re.compile(r"[A-Za-z0-9_\-/]*")
+PART_SEP = "+"  # record key of part i of a split video: <key>+<i:04d> (no key made by make_key has a "+")
 
 
 def make_key(text: str) -> str:
-    """A webdataset-safe key: webdataset splits the extension at the first dot of the name."""
-    return _KEY_BAD.sub("_", text)
+    """A webdataset-safe key (webdataset splits the extension at the first dot of the name): "/" becomes
+    "_"; a name with any other character outside [A-Za-z0-9_-] has those replaced by "_" and gets the
+    first 10 hex digits of its sha256 appended, so that "clip a" and "clip_a" (or two all-non-ASCII names
+    of one length) get different keys. The rest ("a/b" vs "a_b") is caught by the shard writer's listing
+    check, which names both inputs before anything is decoded."""
+    key = _KEY_BAD.sub("_", text)
+    if not _KEY_PLAIN.fullmatch(text):
+        key += "-" + hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    return key
+
+
+def split_record(rec: Record, max_frames: int) -> list[Record]:
+    """``rec`` cut into consecutive parts of at most ``max_frames`` frames, as equal as possible
+    (``data.max_record_frames``), keyed ``<key>+<part>``; a record that fits is returned as it is."""
+    T = len(rec.video)
+    if max_frames <= 0 or T <= max_frames:
+        return [rec]
+    n = -(-T // max_frames)  # ceil
+    bounds = np.linspace(0, T, n + 1).round().astype(int)
+    return [Record(key=f"{rec.key}{PART_SEP}{i:04d}", video=np.ascontiguousarray(rec.video[lo:hi]),
+                   meta={**rec.meta, "part": i, "parts": n, "first_frame": int(lo), "source_frames": T},
+                   cls=rec.cls, txt=rec.txt)
+            for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -113,6 +137,8 @@ def preprocess(video: np.ndarray, cfg, src_fps: float | None) -> tuple[np.ndarra
 def preprocessing_settings(cfg) -> dict[str, Any]:
     """What the manifest records as the preprocessing (everything that changes record bytes)."""
     keys = ["source", "resolution", "channels", "fps", "storage", "frames", "frameskip", "max_videos"]
+    if cfg.max_record_frames > 0:  # (left out when off: shards written before the option stay valid)
+        keys.append("max_record_frames")
     if cfg.storage == "mp4":
         keys.append("mp4_crf")
     if cfg.source == "moving_mnist":

@@ -43,6 +43,11 @@ class DataConfig:
     storage: Literal["npy", "mp4"] = "npy"  # record format: lossless uint8 frames, or H.264 for large sets
     mp4_crf: int = 10  # H.264 constant rate factor for storage=mp4 (0 lossless .. 51 worst)
     shard_size: int = 128  # source inputs per shard (BAIR: one shard per TFRecord file regardless)
+    # Longest record (frames): a longer video is cut into consecutive records of at most this many frames,
+    # as equal as possible, keyed <key>+0000, <key>+0001, ... (a clip never spans two of them). Bounds the
+    # memory of the loader's buffers and of each record; 0 = one record per video whatever its length.
+    # At least 2 x frames x frameskip, so that every part holds a clip.
+    max_record_frames: int = 0
     verify: Literal["sha256", "size"] = "sha256"  # shard check at read time (size: for huge sets)
     # ---- loader -------------------------------------------------------------------------------
     shuffle_buffer: int = 256  # records in the shuffle buffer (train mode; 0/1 = no shuffling)
@@ -97,6 +102,9 @@ class DataConfig:
             raise ConfigError(f"storage mp4 needs an even resolution (4:2:0 chroma), got {self.resolution}")
         if not 0 <= self.mp4_crf <= 51:
             raise ConfigError(f"mp4_crf must be in [0, 51], got {self.mp4_crf}")
+        if self.max_record_frames and self.max_record_frames < 2 * self.clip_span:
+            raise ConfigError(f"max_record_frames must be 0 (off) or >= 2 x frames x frameskip = {2 * self.clip_span}, "
+                              f"got {self.max_record_frames}")
         if self.shard_size < 1:
             raise ConfigError(f"shard_size must be >= 1, got {self.shard_size}")
         if self.max_videos < 0:

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from vdm.data.common import DataError, Record, Rejection, encode_record, preprocessing_settings
+from vdm.data.common import DataError, Record, Rejection, encode_record, preprocessing_settings, split_record
 from vdm.data.sources import Source, get_source
 from vdm.utils.io import sha256_file, write_json
 
@@ -135,6 +135,7 @@ def shard_split(cfg, split: str, out: str | os.PathLike | None = None, *, seed: 
     split_dir = Path(out if out is not None else cfg.shards) / split
     source = get_source(cfg, split, seed)
     items = source.inputs()  # DataError when empty / split listing missing: before any work
+    _check_keys(source, items, split)
     listing_rejections = source.listing_rejections()
     if strict and listing_rejections:
         r = listing_rejections[0]
@@ -169,7 +170,7 @@ def shard_split(cfg, split: str, out: str | os.PathLike | None = None, *, seed: 
                             raise DataError(f"--strict: input {r.input!r} rejected: {r.reason}")
                         rejected.append(r)
                     else:
-                        records.append(r)
+                        records.extend(split_record(r, cfg.max_record_frames))
                 bar.update(1)
             shard = _write_shard(split_dir, i, records, cfg, split) if records else None
             done[i] = {"fingerprint": fingerprints[i], "shard": shard, "keys": [r.key for r in records],
@@ -185,6 +186,19 @@ def shard_split(cfg, split: str, out: str | os.PathLike | None = None, *, seed: 
     log.info("%s: %d records, %d frames, %d shards, %d rejected", split_dir, manifest["num_records"],
              manifest["num_frames"], len(manifest["shards"]), len(manifest["rejected"]))
     return manifest
+
+
+def _check_keys(source: Source, items: list[str], split: str) -> None:
+    """Two inputs whose records would share a key: an error naming both, before anything is decoded."""
+    owner: dict[str, str] = {}
+    for item in items:
+        key = source.key_of(item)
+        if key is None:
+            continue
+        if key in owner:
+            raise DataError(f"{source.cfg.source}/{split}: inputs {owner[key]!r} and {item!r} would both become "
+                            f"record {key!r} (keys replace '/' and other characters); rename one of them")
+        owner[key] = item
 
 
 def _manifest(cfg, split, seed, settings, done, n_groups, listing_rejections, n_inputs) -> dict[str, Any]:

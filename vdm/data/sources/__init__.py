@@ -34,6 +34,18 @@ class Source:
     def load(self, item: str) -> list[Record | Rejection]:
         raise NotImplementedError
 
+    def key_of(self, item: str) -> str | None:
+        """The record key ``load(item)`` gives, known before decoding (None: the input holds many records)."""
+        return None
+
+    def check_num_classes(self, names: list[str], where: str) -> None:
+        """More classes than ``data.num_classes`` would index past the model's class embedding: refuse."""
+        n = self.cfg.num_classes
+        if n > 0 and len(names) > n:
+            shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+            raise DataError(f"{where}: {len(names)} classes ({shown}) but data.num_classes is {n}; set "
+                            f"data.num_classes (and model.num_classes) to {len(names)}, or remove classes")
+
     def _limit(self, items: list[str], where: str) -> list[str]:
         items = sorted(items)
         if self.cfg.max_videos:

@@ -16,6 +16,7 @@ frame rate, and converted to the configured channel count.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from pathlib import Path
 
@@ -83,6 +84,9 @@ class _FileSource(Source):
     def _path(self, item: str) -> Path:
         return self.root / item
 
+    def key_of(self, item: str) -> str:
+        return make_key(str(Path(item).with_suffix("")))
+
     def load(self, item: str) -> list[Record | Rejection]:
         from vdm.data.common import Rejected
 
@@ -94,13 +98,26 @@ class _FileSource(Source):
             return [Rejection(item, f"too short: {len(video)} frames at {fps:g} fps, a clip needs "
                               f"{self.cfg.clip_span} (frames {self.cfg.frames} x frameskip {self.cfg.frameskip})")]
         meta = {"source": self.cfg.source, "input": item, "fps": fps}
-        key = make_key(str(Path(item).with_suffix("")))
-        return [Record(key=key, video=video, meta=meta, cls=self.labels.get(item), txt=self.captions.get(item))]
+        return [Record(key=self.key_of(item), video=video, meta=meta, cls=self.labels.get(item), txt=self.captions.get(item))]
 
 
 def _videos_under(folder: Path) -> list[str]:
-    return [p.relative_to(folder).as_posix() for p in folder.rglob("*")
-            if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()]
+    """Video files under ``folder`` (relative paths), following symlinked folders; a folder reached twice
+    (a link cycle, or two links to one folder) is listed once, under the first path that reached it."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        rel = Path(dirpath).relative_to(folder)
+        for name in filenames:
+            if Path(name).suffix.lower() in VIDEO_EXTENSIONS and (Path(dirpath) / name).is_file():
+                out.append((rel / name).as_posix())
+    return out
 
 
 class _SplitFolderSource(_FileSource):
@@ -121,7 +138,9 @@ class VideoFolderSource(_SplitFolderSource):
         items = self._limit(_videos_under(self.dir), str(self.dir))
         if self.cfg.num_classes > 0:
             train_dir = self.root / "train"
-            classes = sorted(p.name for p in (train_dir if train_dir.is_dir() else self.dir).iterdir() if p.is_dir())
+            class_dir = train_dir if train_dir.is_dir() else self.dir
+            classes = sorted(p.name for p in class_dir.iterdir() if p.is_dir())
+            self.check_num_classes(classes, f"video folder {class_dir} (class = first sub-folder)")
             index = {c: i for i, c in enumerate(classes)}
             kept = []
             for item in items:
@@ -161,6 +180,7 @@ class UCF101Source(_FileSource):
             if line.strip():
                 idx, name = line.split()
                 classes[name] = int(idx) - 1
+        self.check_num_classes(sorted(classes, key=classes.get), f"UCF-101 class index {class_file}")
         lists = [f"testlist0{self.cfg.ucf_split}.txt"]
         if self.split == "train":
             lists = [f"trainlist0{self.cfg.ucf_split}.txt"] + (lists if self.cfg.ucf_train_on_all else [])
@@ -211,6 +231,7 @@ class KineticsSource(_SplitFolderSource):
         labels = self._read_csv(path)
         train_csv = self._csv("train")
         names = sorted(set((self._read_csv(train_csv) if train_csv.is_file() else labels).values()))
+        self.check_num_classes(names, f"Kinetics labels {train_csv if train_csv.is_file() else path}")
         index = {n: i for i, n in enumerate(names)}
         items = []
         for item in _videos_under(self.dir):
