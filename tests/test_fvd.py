@@ -235,8 +235,15 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert (m["n_real"], m["n_generated"]) == (4, 4)
     assert m["weights_sha256"] == i3d.WEIGHTS_SHA256 and "i3d" in m["detector_id"]
     assert m["reliable"] is False and m["warnings"]
-    assert m["settings"]["real"]["from_cache"] is True and m["settings"]["real"]["source"] == "eval_clips"
+    assert m["settings"]["real"]["source"] == "eval_clips"
     assert m["settings"]["samples"]["settings"] == {"sampler": "ancestral", "steps": 8}
+    # The same inputs give the same bytes, whichever evaluation filled the real-feature cache.
+    feats_path.unlink()
+    again = tmp_path / "again.json"
+    with pytest.warns(UserWarning, match="too few samples"):
+        assert main(["evaluate", "--config", str(cfg_path), "--samples", str(samples), "--out", str(again),
+                     "--real-cache", str(feats_path), "--no-progress", "--set", "data.images_per_video=0"]) == 0
+    assert again.read_bytes() == out.read_bytes()
 
     # Other clip settings with the same cache file: refused, not silently reused.
     assert main(args + ["--set", "evaluate.real_seed=1"]) == 2

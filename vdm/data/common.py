@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import re
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -185,19 +186,26 @@ def decode_npy(data: bytes) -> np.ndarray:
 
 
 def encode_mp4(video: np.ndarray, fps: float, crf: int) -> bytes:
-    """H.264 (yuv420p, single-threaded, so the same frames give the same bytes) of uint8 [T, H, W, C]."""
+    """H.264 (yuv420p; deterministic: the same frames give the same bytes) of uint8 [T, H, W, C]."""
     import av
 
     T, H, W, C = video.shape
     rgb = np.repeat(video, 3, axis=-1) if C == 1 else video
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=max(1, round(fps or 25)))
+        rate = max(1, round(fps or 25))
+        stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         stream.codec_context.thread_count = 1
-        stream.options = {"crf": str(crf), "preset": "medium", "tune": "fastdecode"}
-        for frame in rgb:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+        # Same frames, same bytes: one x264 thread, explicit timestamps, and no macroblock-tree rate control
+        # (with it, x264's assembly made ~1 in 20 small videos differ from run to run; measured with
+        # tests/test_data_shard.py::test_mp4_shards_are_byte_identical).
+        stream.options = {"crf": str(crf), "preset": "medium", "tune": "fastdecode", "threads": "1",
+                          "x264-params": "no-mbtree=1"}
+        for i, frame in enumerate(rgb):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, rate)
+            for packet in stream.encode(vf):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)

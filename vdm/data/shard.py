@@ -10,7 +10,8 @@ Determinism: the inputs are sorted and cut into fixed groups of ``inputs_per_sha
 decoding, so shard i always holds the records of input group i (rejected inputs only make it
 smaller); tar members carry mtime 0, fixed owner and mode, members in sorted order. The same
 inputs, configuration and seed therefore give byte-identical shards and manifest, whatever the
-number of workers. Resume: a shard whose ``.done.json`` matches its input group and settings
+number of workers, for ``video.npy`` and ``video.mp4`` records alike (:func:`~vdm.data.common.encode_mp4` is
+deterministic; tests/test_determinism.py). Resume: a shard whose ``.done.json`` matches its input group and settings
 (fingerprint) and whose tar matches the recorded sha256 is kept; every other shard is rebuilt.
 """
 

@@ -328,12 +328,10 @@ def load_cached_features(path: str | os.PathLike, key: str,
 
 
 def save_cached_features(path: str | os.PathLike, feats: np.ndarray, key: str, info: Mapping[str, Any]) -> None:
-    from vdm.utils.io import atomic_path
+    from vdm.utils.io import save_npz
 
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:  # a file object: np.savez would otherwise append ".npz" to tmp
-            np.savez(f, features=np.asarray(feats, np.float32), key=np.array(key),
-                     info=np.array(json.dumps(info, sort_keys=True, default=str)))
+    save_npz(path, {"features": np.asarray(feats, np.float32), "key": np.array(key),
+                    "info": np.array(json.dumps(info, sort_keys=True, default=str))})
 
 
 @contextlib.contextmanager

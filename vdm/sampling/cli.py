@@ -235,11 +235,9 @@ def settings_dict(cfg, export, checkpoint: Path, device: torch.device) -> dict[s
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
     """Atomic ``.npz`` (no pickles: strings are stored as unicode arrays)."""
-    from vdm.utils.io import atomic_path
+    from vdm.utils.io import save_npz
 
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, settings=np.asarray(json.dumps(settings, sort_keys=True)), **arrays)
+    save_npz(path, {"settings": np.asarray(json.dumps(settings, sort_keys=True)), **arrays})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -56,10 +56,31 @@ def _json_default(o: Any) -> Any:
 
 
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` atomically and reproducibly: saved to an open file, the archive's inner folder is
+    always "archive" (saved to a path, torch names it after the file: here a random temporary name)."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_open(path, "wb") as f:
+        torch.save(obj, f)
+
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    """Atomic, byte-reproducible ``.npz`` (what ``np.savez`` writes, with every entry dated ZIP_EPOCH
+    instead of now); no pickles: object arrays are refused, strings are stored as unicode arrays."""
+    import zipfile
+
+    import numpy as np
+
+    with atomic_open(path, "wb") as f:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name, value in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
+                info.external_attr = 0o644 << 16
+                with zf.open(info, "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
