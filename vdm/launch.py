@@ -219,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
+    from vdm.train.loop import LOCK_NAME
+    from vdm.utils.io import WorkdirBusy, WorkdirLock
+
+    try:  # fail before submitting when a training holds the folder (the job takes the lock for itself)
+        WorkdirLock(workdir, LOCK_NAME, "training").acquire().release()
+    except WorkdirBusy as e:
+        print(f"vdm train: {e}", file=sys.stderr)
+        return 1
     export = Path(args.export).resolve() if args.export else None
     return submit_and_wait(cfg, workdir, export, cfg.launch.executor)
 

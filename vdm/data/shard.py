@@ -27,7 +27,7 @@ from typing import Any, Iterator
 
 from vdm.data.common import DataError, Record, Rejection, encode_record, preprocessing_settings, split_record
 from vdm.data.sources import Source, get_source
-from vdm.utils.io import sha256_file, write_json
+from vdm.utils.io import remove_stale_temporaries, remove_stale_temporaries_of, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ def shard_split(cfg, split: str, out: str | os.PathLike | None = None, *, seed: 
     groups = [items[i:i + per] for i in range(0, len(items), per)]
     fingerprints = [_fingerprint(settings, split, seed, g) for g in groups]
     split_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(split_dir, "shard-*.done.json")  # left by a killed earlier run
+    remove_stale_temporaries_of(split_dir / MANIFEST)
 
     done: dict[int, dict] = {}
     for i, fp in enumerate(fingerprints):

@@ -176,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
                 write_json(args.out, {"real_features": info, "n_real": int(len(feats)),
                                       "detector_id": i3d.DETECTOR_ID, "weights_sha256": i3d.WEIGHTS_SHA256})
             return 0
+        from vdm.utils.io import remove_stale_temporaries_of
+
+        remove_stale_temporaries_of(args.out)  # left by a killed earlier run of this job
         metrics = evaluate(cfg, args.samples, real=args.real, real_cache=args.real_cache,
                            device=args.device, progress=not args.no_progress)
     except (ConfigError, DataError, FVDError, I3DWeightsError) as e:

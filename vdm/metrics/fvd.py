@@ -354,8 +354,11 @@ def cached_features(path: str | os.PathLike | None, info: Mapping[str, Any],
     key = cache_key(info)
     if path is None:
         return compute(), False
+    from vdm.utils.io import remove_stale_temporaries_of
+
     path = Path(path)
     with _exclusive(path):
+        remove_stale_temporaries_of(path)  # under the lock: no other evaluation is writing it now
         feats = load_cached_features(path, key, info)
         if feats is not None:
             log.info("real features: cache hit %s", path)

@@ -283,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     if export.model_cfg.image_size != cfg.data.resolution and cfg.sample.task != "superres":
         log.warning("model image_size %d differs from data.resolution %d", export.model_cfg.image_size,
                     cfg.data.resolution)
+    from vdm.utils.io import remove_stale_temporaries_of
+
+    for p in remove_stale_temporaries_of(args.out, args.gif):  # left by a killed earlier run of this job
+        log.info("removed stale temporary %s", p)
     settings = settings_dict(cfg, export, checkpoint, device)
     log.info("sampling %d videos (%s, %s, %d steps, gamma=%g, w=%g) from %s", cfg.sample.num_samples,
              cfg.sample.task, cfg.sample.sampler, cfg.sample.steps, cfg.sample.gamma, cfg.sample.guidance_weight,

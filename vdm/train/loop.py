@@ -37,10 +37,11 @@ from vdm.diffusion import CosineSchedule, diffusion_loss
 from vdm.train import checkpoint as ckpt
 from vdm.train import distributed as D
 from vdm.train.ema import EMA
-from vdm.utils.io import atomic_open
+from vdm.utils.io import WorkdirLock, atomic_open, remove_stale_temporaries, remove_stale_temporaries_of
 
 log = logging.getLogger(__name__)
 
+LOCK_NAME = "train.lock"  # <workdir>/train.lock: held by the training that writes this folder
 CSV_COLUMNS = ("step", "samples_seen", "loss", "lr", "samples_per_s", "grad_norm", "elapsed_s")
 # Config sections/fields that may change between a run and its resumption without breaking exactness
 # of what was already trained (a longer run, other logging/checkpoint cadence, other launcher).
@@ -475,6 +476,27 @@ class Trainer:
 
     # ---- the run --------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        """Train to ``train.steps`` (resuming), holding the work directory's lock on rank 0."""
+        lock = WorkdirLock(self.workdir, LOCK_NAME, "training") if self.dist.is_main else None
+        if lock is not None:
+            lock.acquire()  # WorkdirBusy: a second training on this folder stops here, before touching it
+        try:
+            if self.dist.is_main:
+                self._remove_stale_temporaries()
+            return self._run()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _remove_stale_temporaries(self) -> None:
+        """A kill while saving leaves ``.<name>.<random>.tmp`` files (GBs for a paper-size state): ours go."""
+        removed = remove_stale_temporaries(self.ckpt_dir, "state-*.pt")
+        removed += remove_stale_temporaries_of(self.workdir / "train_log.csv", self.workdir / "config.yaml",
+                                               self.export_path)
+        for p in removed:
+            log.info("removed stale temporary %s", p)
+
+    def _run(self) -> dict[str, Any]:
         tc = self.tc
         self.resume()
         if self.dist.is_main:

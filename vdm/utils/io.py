@@ -41,6 +41,82 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
             yield f
 
 
+def remove_stale_temporaries(folder: str | os.PathLike, name_glob: str) -> list[Path]:
+    """Delete the temporaries :func:`atomic_path` leaves when killed mid-write (``.<name>.<random>.tmp``)
+    for the final names matching ``name_glob`` in ``folder``; returns what was removed. Call it only
+    where no other process writes those names (a job's own outputs, a locked work directory)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for p in sorted(folder.glob(f".{name_glob}.*.tmp")):
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            removed.append(p)
+    return removed
+
+
+def remove_stale_temporaries_of(*paths: str | os.PathLike | None) -> list[Path]:
+    """:func:`remove_stale_temporaries` for the given output files."""
+    import glob
+
+    removed: list[Path] = []
+    for path in paths:
+        if path:
+            path = Path(path)
+            removed += remove_stale_temporaries(path.parent, glob.escape(path.name))
+    return removed
+
+
+class WorkdirBusy(RuntimeError):
+    """Another process holds the work directory's lock; the message names it."""
+
+
+class WorkdirLock:
+    """An advisory, exclusive lock on ``<folder>/<name>`` (``fcntl.flock``; released when the holder exits,
+    however it ends). The file records the holder (pid, host, start time) for the message of the next
+    process that finds it taken."""
+
+    def __init__(self, folder: str | os.PathLike, name: str, what: str):
+        self.path = Path(folder) / name
+        self.what = what
+        self._f: Any = None
+
+    def acquire(self) -> "WorkdirLock":
+        import fcntl
+        import socket
+        import time
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown process"
+            f.close()
+            raise WorkdirBusy(f"{self.path.parent} is in use by another {self.what} ({holder}; lock {self.path}). "
+                              "Two runs on one folder would overwrite each other's files: wait for it to end, "
+                              "stop it, or use another folder.") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S %Z')}\n")
+        f.flush()
+        self._f = f
+        return self
+
+    def release(self) -> None:
+        if self._f is not None:
+            self._f.close()  # closing the file releases the lock
+            self._f = None
+
+    def __enter__(self) -> "WorkdirLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     with atomic_open(path, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True, default=_json_default)
