@@ -202,3 +202,37 @@ def test_eval_clips(mnist):
     assert len(set(offsets)) > 1
     with pytest.raises(DataError, match="an eval clip needs 12"):
         eval_clips(mnist, "test", 1, seed=0, frames=6)
+
+
+def test_appended_image_frames_carry_the_conditioning_of_their_own_video(mnist):
+    """frame_cls / frame_txt: the video frames carry the host's class and caption, each appended image
+    frame those of the record it was taken from (not the host's: 3 of 7 frames would be mislabelled)."""
+    import tarfile
+    from pathlib import Path
+
+    recs = records(mnist)
+    labels: dict[str, tuple[int, str]] = {}
+    d = Path(mnist.shards) / "train"
+    for s in json.loads((d / "manifest.json").read_text())["shards"]:
+        with tarfile.open(d / s["name"]) as tar:
+            members = {m.name: m for m in tar.getmembers()}
+            for name in members:
+                if name.endswith(".cls"):
+                    key = name.split(".")[0]
+                    labels[key] = (int(tar.extractfile(members[name]).read()),
+                                   tar.extractfile(members[f"{key}.txt"]).read().decode())
+    checked = differing = 0
+    for batch in take(VideoLoader(mnist, "train", batch_size=4, seed=3), 3):
+        assert batch["frame_cls"].shape == (4, 7) and len(batch["frame_txt"]) == 4
+        for i, key in enumerate(batch["key"]):
+            assert batch["frame_cls"][i, :4].tolist() == [labels[key][0]] * 4
+            assert batch["frame_txt"][i][:4] == [labels[key][1]] * 4
+            u8 = to_uint8(batch["video"][i])
+            for j in range(4, 7):
+                source = [k for k, v in recs.items() if any(np.array_equal(u8[j], f) for f in v)]
+                assert len(source) == 1
+                assert int(batch["frame_cls"][i, j]) == labels[source[0]][0]
+                assert batch["frame_txt"][i][j] == labels[source[0]][1]
+                checked += 1
+                differing += labels[source[0]][0] != labels[key][0]
+    assert checked == 36 and differing > 0

@@ -127,6 +127,20 @@ def test_conditioning_dropout(tmp_path):
     assert uncond._conditioning({}, coin) == {}  # nothing to drop: no cond_keep
 
 
+def test_joint_batches_condition_each_frame_on_its_own_label(tmp_path):
+    """The trainer hands the U-Net the per-frame labels of a joint batch (not the host's for every frame)."""
+    from vdm.train.loop import Trainer
+
+    tr = Trainer(_cfg(train={"batch_size": 2}), tmp_path, None, make_loader=ArrayLoader)
+    frame_cls = torch.tensor([[5, 5, 5, 5, 7, 9], [1, 1, 1, 1, 2, 3]])
+    cond = tr._conditioning({"cls": torch.tensor([5, 1]), "frame_cls": frame_cls}, torch.ones(2))
+    assert torch.equal(cond["cls"], frame_cls) and cond["cond_keep"].tolist() == [True, True]
+    batch = next(iter(ArrayLoader(tr.cfg, batch_size=2, seed=0, rank=0, world_size=1)))
+    batch["frame_cls"] = frame_cls
+    loss = tr._micro_loss(batch, 0)  # the U-Net takes [b, T+K] labels
+    assert loss.shape == (2,) and torch.isfinite(loss).all()
+
+
 # ---- loop behaviour -----------------------------------------------------------------------------
 def test_nan_loss_stops_and_keeps_last_good_state(tmp_path):
     from vdm.train.loop import NonFiniteLossError, train

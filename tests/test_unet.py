@@ -74,6 +74,44 @@ def test_image_frames_are_independent(tiny_net):
 
 
 @torch.no_grad()
+def test_image_frames_carry_their_own_conditioning(tiny_net):
+    """Joint training: an appended image frame's output depends on its own label/caption (of the video
+    it was taken from), not on the host video's; the video frames depend on the host's only."""
+    g = torch.Generator().manual_seed(2)
+    T_video, K = 3, 2
+    z = torch.randn(1, 1, T_video + K, 16, 16, generator=g)
+    lam = torch.tensor([0.5])
+    is_image = torch.tensor([[False] * T_video + [True] * K])
+    cls = torch.tensor([[3, 3, 3, 1, 4]])  # [B, T+K]: host class 3, image frames from classes 1 and 4
+    base = tiny_net(z, lam, cls=cls, is_image=is_image)
+
+    def changed(**kw):  # per-frame max abs change, [T+K]
+        return (tiny_net(z, lam, is_image=is_image, **kw) - base).abs().amax(dim=(0, 1, 3, 4))
+
+    d = changed(cls=torch.tensor([[0, 0, 0, 1, 4]]))  # another host class
+    assert float(d[:T_video].min()) > 1e-4 and float(d[T_video:].max()) == 0.0
+    d = changed(cls=torch.tensor([[3, 3, 3, 2, 4]]))  # another class for the first image frame only
+    assert float(d[T_video]) > 1e-4 and float(d[[0, 1, 2, 4]].max()) == 0.0
+    # per-example labels still work: the same label on every frame equals the [B] form
+    same = tiny_net(z, lam, cls=torch.tensor([[3] * (T_video + K)]), is_image=is_image)
+    assert torch.allclose(same, tiny_net(z, lam, cls=torch.tensor([3]), is_image=is_image), atol=1e-6)
+    # captions per frame: [B, T+K, L, D] tokens
+    text = torch.randn(1, L := 5, 12, generator=g)
+    per_frame = text[:, None].repeat(1, T_video + K, 1, 1)  # [1, T+K, L, D]
+    assert torch.allclose(tiny_net(z, lam, text=per_frame, is_image=is_image),
+                          tiny_net(z, lam, text=text, is_image=is_image), atol=1e-6)
+    other = per_frame.clone()
+    other[:, T_video + 1] = torch.randn(L, 12, generator=g)
+    d = (tiny_net(z, lam, text=other, is_image=is_image) - tiny_net(z, lam, text=per_frame, is_image=is_image))
+    d = d.abs().amax(dim=(0, 1, 3, 4))
+    assert float(d[T_video + 1]) > 1e-4 and float(d[:T_video + 1].max()) == 0.0
+    # the null conditioning (cond_keep False) drops every frame's label
+    keep = torch.tensor([False])
+    assert torch.allclose(tiny_net(z, lam, cls=cls, is_image=is_image, cond_keep=keep),
+                          tiny_net(z, lam, cls=torch.tensor([[0, 1, 2, 3, 4]]), is_image=is_image, cond_keep=keep))
+
+
+@torch.no_grad()
 def test_frames_mix_only_through_temporal_attention(tiny_net):
     """With every frame an independent image, each frame's output equals the network run on it alone."""
     g = torch.Generator().manual_seed(2)

@@ -4,6 +4,8 @@ Batches (paper §3, §4.3.1 for the joint batches)::
 
     {"video": float32 [B, C, T+K, H, W] in [-1, 1], "is_image": bool [B, T+K] (True on the K appended
      image frames), "cls": long [B] (when records carry classes), "txt": list[str] (when captioned),
+     with K > 0 also "frame_cls": long [B, T+K] and "frame_txt": B lists of T+K captions (each frame's
+     own: an appended image frame carries the class/caption of the video it was taken from),
      "key": list[str]}
 
 Order. Per epoch e, each rank reads one *rank stream* of raw records:
@@ -227,8 +229,10 @@ class VideoLoader:
         H, W = first.shape[1:3]
         out = np.empty((len(group), T + K, H, W, C), np.uint8)  # [B, T+K, H, W, C]
         batch_rng = np.random.default_rng([self.seed, _TRAIN, epoch, position, self.rank])
+        sources: list[list[dict[str, Any]]] = []  # per example: the record each of its T + K frames came from
         for i, rec in enumerate(group):
             key = rec["__key__"]
+            sources.append([rec] * T)
             rng = batch_rng if train else np.random.default_rng([self.seed, _EVAL, _key_seed(key)])
             v = video_of(rec)
             n = len(v)
@@ -247,6 +251,7 @@ class VideoLoader:
                 others = [q for q in pool if q["__key__"] != key] or [rec]
                 for j, o in enumerate(rng.integers(0, len(others), size=K)):
                     img_video = video_of(others[o])
+                    sources[i].append(others[o])
                     frame = img_video[int(rng.integers(0, len(img_video)))]
                     out[i, T + j] = frame[:, ::-1] if (train and cfg.flip and rng.random() < 0.5) else frame
         # uint8 -> [-1, 1] in numpy (single-threaded: no intra-op thread pool competing with training).
@@ -262,6 +267,14 @@ class VideoLoader:
             batch["cls"] = torch.tensor([int(r["cls"]) for r in group], dtype=torch.long)  # [B]
         if all("txt" in r for r in group):
             batch["txt"] = [r["txt"].decode("utf-8") for r in group]
+        if K:
+            # Joint training: each frame carries the conditioning of the record it came from (the K
+            # image frames: the other videos they were taken from), [B, T+K] / B lists of T+K captions.
+            frames_of = [r for row in sources for r in row]
+            if all("cls" in r for r in frames_of):
+                batch["frame_cls"] = torch.tensor([[int(r["cls"]) for r in row] for row in sources], dtype=torch.long)
+            if all("txt" in r for r in frames_of):
+                batch["frame_txt"] = [[r["txt"].decode("utf-8") for r in row] for row in sources]
         return batch
 
 

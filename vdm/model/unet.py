@@ -1,6 +1,7 @@
 """Factorized space-time 3-D U-Net (paper §2, Figure 1, Appendix A).
 
-``UNet3D(cfg)(z_t, logsnr_t, cls=, text=, text_mask=, is_image=, cond_keep=)`` returns the raw
+``UNet3D(cfg)(z_t, logsnr_t, cls=, text=, text_mask=, is_image=, cond_keep=)`` (conditioning per example,
+or per frame for joint image+video batches) returns the raw
 network output with the shape of ``z_t`` ([B, C, T, H, W]; a 4-D image batch is a 1-frame video).
 What the output means (ε, v or x) is decided by :mod:`vdm.diffusion.denoiser`, not here.
 """
@@ -94,15 +95,33 @@ class UNet3D(nn.Module):
         text_mask: Tensor | None,
         cond_keep: Tensor | None,
     ) -> Tensor:
-        """Conditioning vector [B, E]. ``cond_keep`` [B] bool: False gives the null conditioning (c = 0)."""
+        """Conditioning vector: [B, E], or [B, T, E] when the conditioning is given per frame.
+
+        ``cls`` [B] or per frame [B, T]; ``text`` [B, L, D] (mask [B, L]) or per frame [B, T, L, D]
+        (mask [B, T, L]) -- joint training (paper §3): each appended image frame carries the class or
+        caption of the video it was taken from. ``cond_keep`` [B] bool, per example: False gives the
+        null conditioning (c = 0) on every frame of that example.
+        """
         B = logsnr_t.shape[0]
         emb = self.logsnr_proj(logsnr_embedding(logsnr_t, self.cfg.base_channels).to(self.logsnr_proj.weight.dtype))
-        keep = None if cond_keep is None else cond_keep.to(emb.dtype)[:, None]  # [B, 1]
+        per_frame = (cls is not None and cls.ndim == 2) or (text is not None and text.ndim == 4)
+        if per_frame:
+            emb = emb[:, None]  # [B, 1, E], broadcast over frames
+        keep = None if cond_keep is None else cond_keep.to(emb.dtype).reshape(B, *[1] * (emb.ndim - 1))
         if self.class_emb is not None and cls is not None:
-            c = self.class_emb(cls)  # [B, E]
+            c = self.class_emb(cls)  # [B, E] or [B, T, E]
+            if per_frame and c.ndim == 2:
+                c = c[:, None]
             emb = emb + (c if keep is None else c * keep)
         if self.text_pool is not None and text is not None:
-            p = self.text_pool(text.to(emb.dtype), text_mask)  # [B, E]
+            if text.ndim == 4:  # per frame: pool each frame's caption
+                Bt, Tt, L, D = text.shape
+                mask = None if text_mask is None else text_mask.reshape(Bt * Tt, L)
+                p = self.text_pool(text.reshape(Bt * Tt, L, D).to(emb.dtype), mask).reshape(Bt, Tt, -1)  # [B, T, E]
+            else:
+                p = self.text_pool(text.to(emb.dtype), text_mask)  # [B, E]
+                if per_frame:
+                    p = p[:, None]
             emb = emb + (p if keep is None else p * keep)
         assert emb.shape[0] == B
         return self.emb_mlp(emb)
@@ -124,8 +143,13 @@ class UNet3D(nn.Module):
         B, C, T, H, W = z_t.shape
         if logsnr_t.ndim == 0:
             logsnr_t = logsnr_t.expand(B)
-        emb = F.silu(self.embed(logsnr_t, cls, text, text_mask, cond_keep))  # [B, E]
-        emb = emb.repeat_interleave(T, dim=0)  # [B·T, E]
+        emb = F.silu(self.embed(logsnr_t, cls, text, text_mask, cond_keep))  # [B, E] or [B, T, E]
+        if emb.ndim == 3:  # conditioning per frame
+            if emb.shape[1] != T:
+                raise ValueError(f"per-frame conditioning for {emb.shape[1]} frames, the input has {T}")
+            emb = emb.reshape(B * T, -1)  # [B·T, E]
+        else:
+            emb = emb.repeat_interleave(T, dim=0)  # [B·T, E]
         allowed = None
         if is_image is not None and bool(is_image.any()):
             allowed = temporal_allowed(is_image.to(torch.bool))  # [B, T, T]

@@ -339,14 +339,23 @@ class Trainer:
     def _conditioning(self, batch: dict[str, Any], coin: Tensor) -> dict[str, Any]:
         m = self.cfg.model
         cond: dict[str, Any] = {}
+        # Joint batches carry each frame's own conditioning (frame_cls / frame_txt: an appended image frame
+        # has the class / caption of the video it was taken from; paper §3); the U-Net embeds it per frame.
         if m.num_classes > 0:
             if "cls" not in batch:
                 raise KeyError(f"model.num_classes={m.num_classes} but the batches carry no 'cls' labels")
-            cond["cls"] = batch["cls"].to(self.device)  # [b]
+            cond["cls"] = batch.get("frame_cls", batch["cls"]).to(self.device)  # [b] or [b, T+K]
         if self.text is not None:
             if "txt" not in batch:
                 raise KeyError(f"model.text_dim={m.text_dim} but the batches carry no 'txt' captions")
-            cond["text"], cond["text_mask"] = self.text(list(batch["txt"]), self.device)  # [b, L, D], [b, L]
+            if "frame_txt" in batch:
+                rows = [list(r) for r in batch["frame_txt"]]
+                F_ = len(rows[0])
+                tokens, mask = self.text([c for r in rows for c in r], self.device)  # [b·F, L, D], [b·F, L]
+                cond["text"] = tokens.reshape(len(rows), F_, *tokens.shape[1:])  # [b, F, L, D]
+                cond["text_mask"] = mask.reshape(len(rows), F_, -1)  # [b, F, L]
+            else:
+                cond["text"], cond["text_mask"] = self.text(list(batch["txt"]), self.device)  # [b, L, D], [b, L]
         if cond:
             # Classifier-free guidance (paper §1): null conditioning with probability cond_drop_prob.
             cond["cond_keep"] = coin >= self.tc.cond_drop_prob  # [b]
