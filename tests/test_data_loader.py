@@ -193,13 +193,23 @@ def test_eval_clips(mnist):
     for clip, key in zip(a, meta["key"]):
         assert np.array_equal(clip, recs[key][0:8:2])  # protocol "start": the first frames
     assert meta["cls"].shape == (5,) and meta["txt"][0].startswith("digits ")
-    long = eval_clips(mnist, "test", 12, seed=0, frames=5)  # repeats get seeded random offsets
+    long, lmeta = eval_clips(mnist, "test", 12, seed=0, frames=5, return_meta=True)
     assert long.shape == (12, 5, 16, 16, 1)
+    # Protocol "start" (paper Table 2, BAIR: 100 samples per test video, each conditioned on its first
+    # frame): repeats of a record start at frame 0 as well.
+    for clip, key in zip(long, lmeta["key"]):
+        assert np.array_equal(clip, recs[key][0:10:2])
     rand = DataConfig(**{**mnist.__dict__, "eval_offset": "random"})
     r1, m1 = eval_clips(rand, "test", 5, seed=2, return_meta=True)
     assert np.array_equal(r1, eval_clips(rand, "test", 5, seed=2))
     offsets = [next(o for o in range(3) if np.array_equal(clip, recs[k][o:o + 8:2])) for clip, k in zip(r1, m1["key"])]
     assert len(set(offsets)) > 1
+    r3, m3 = eval_clips(rand, "test", 15, seed=2, frames=4, return_meta=True)  # 3 draws of each record
+    for key in recs:
+        draws = [clip for clip, k in zip(r3, m3["key"]) if k == key]
+        assert len(draws) == 3
+    assert any(not np.array_equal(x, y) for key in recs
+               for x, y in itertools.combinations([c for c, k in zip(r3, m3["key"]) if k == key], 2))
     with pytest.raises(DataError, match="an eval clip needs 12"):
         eval_clips(mnist, "test", 1, seed=0, frames=6)
 

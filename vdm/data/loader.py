@@ -279,11 +279,13 @@ class VideoLoader:
 
 
 def eval_offset(protocol: str, num_frames: int, span: int, seed: int, key: str, repeat: int = 0) -> int:
-    """Protocol-fixed clip offset of a record: 0 ("start") or uniform seeded by (seed, key) ("random").
+    """Protocol-fixed clip offset of a record: 0 ("start") or uniform seeded by (seed, key, repeat) ("random").
 
-    A record drawn again (``repeat`` > 0) always gets a seeded random offset, so repeats differ.
+    Under "start" every draw of a record starts at frame 0, repeats included (paper Table 2, BAIR: 100
+    samples per test video, each conditioned on its first frame; the samples differ by their seeds).
+    Under "random" a record drawn again (``repeat`` > 0) gets a fresh seeded offset.
     """
-    if protocol == "start" and repeat == 0:
+    if protocol == "start":
         return 0
     rng = np.random.default_rng([int(seed), _EVAL, _key_seed(key), repeat])
     return int(rng.integers(0, num_frames - span + 1))
@@ -294,8 +296,8 @@ def eval_clips(cfg, split: str, num: int, seed: int, frames: int | None = None, 
     """``num`` evaluation clips, uint8 [N, T, H, W, C], a pure function of (shards, cfg, num, seed, frames).
 
     Records are chosen by a permutation seeded by ``seed`` (all records once before any repeats);
-    offsets follow ``cfg.eval_offset`` ("start": the first frames; "random": seeded per record); a
-    record drawn again (num > records) gets a fresh seeded random offset. ``frames`` overrides
+    offsets follow ``cfg.eval_offset`` ("start": the first frames, every draw; "random": seeded per
+    record, and a record drawn again (num > records) gets a fresh seeded offset). ``frames`` overrides
     ``cfg.frames`` (e.g. 16 frames for FVD). With ``return_meta``: ``(clips, {"key": [...],
     "cls": int64 [N] | None, "txt": [...] | None})``.
     """
