@@ -28,23 +28,22 @@ def x_from_output(output: Tensor, z_t: Tensor, logsnr_t: Tensor, prediction: str
 class Denoiser(nn.Module):
     """``Denoiser(net, prediction)(z_t, logsnr_t, **cond) -> x̂`` (same shape as z_t).
 
-    ``net(z_t, logsnr_t, **cond)`` is the raw network. ``clip_x`` optionally clamps x̂ to [−1, 1]
-    at sampling time (a named option; the paper does not say, default off).
+    ``net(z_t, logsnr_t, **cond)`` is the raw network. x̂ is returned as the network gives it: the
+    sampling option ``clip_x`` clamps the final x̃ once, after every guidance wrapper
+    (:class:`vdm.sampling.guidance.ClipX`), so that guidance works on the raw x̂.
     """
 
-    def __init__(self, net: nn.Module, prediction: str = "eps", clip_x: bool = False):
+    def __init__(self, net: nn.Module, prediction: str = "eps"):
         super().__init__()
         if prediction not in ("eps", "v", "x"):
             raise ValueError(f"unknown prediction {prediction!r} (expected eps, v or x)")
         self.net = net
         self.prediction = prediction
-        self.clip_x = clip_x
 
     def forward(self, z_t: Tensor, logsnr_t: Tensor, **cond: Any) -> Tensor:
         # The network runs in its own dtype; the conversion to x̂ in the input's dtype (float64 in tests).
         out = self.net(z_t.to(self._dtype()), logsnr_t.to(self._dtype()), **cond).to(z_t.dtype)
-        x_hat = x_from_output(out, z_t, logsnr_t.to(z_t.dtype), self.prediction)
-        return x_hat.clamp(-1.0, 1.0) if self.clip_x else x_hat
+        return x_from_output(out, z_t, logsnr_t.to(z_t.dtype), self.prediction)
 
     def eps(self, z_t: Tensor, logsnr_t: Tensor, **cond: Any) -> Tensor:
         """ε̂(z_t) = (z_t − α x̂)/σ."""

@@ -23,7 +23,10 @@ class SampleConfig:
     # t = 1/steps, no noise added (as in the authors' reference sampler code); "z_0": the ancestral
     # update to t = 0 (λ = logsnr_max), including its noise term.
     final_step: Literal["x_hat", "z_0"] = "x_hat"
-    clip_x: bool = False  # clamp x̂ to [−1, 1] inside the denoiser at every step (paper silent; off)
+    # Clamp the guided x̃ to [−1, 1] at every step, after all guidance (paper silent; the authors'
+    # reference sampler clips x̂). ε-prediction needs it: x̂ = (z − σ ε̂)/α multiplies errors of ε̂ by
+    # σ/α ≈ 2·10^4 at λ = −20, so early steps saturate whole frames without it.
+    clip_x: bool = False
     # ---- classifier-free guidance (paper §1) -------------------------------------------------
     # ε̃ = (1 + w) ε(z, c) − w ε(z, ∅). w = 0: no guidance (one network call per step).
     # lucidrains' `cond_scale` equals 1 + w. Paper's Table 5 values: 1, 2, 5 (convention UNCONFIRMED).

@@ -149,6 +149,25 @@ class ReconstructionGuidance:
         return torch.where(self.replacement.mask, self.x_a.to(x_tilde.dtype), x_tilde)
 
 
+# ---------------------------------------------------------------------------------------------
+# x̂ clipping (sample.clip_x), once, outermost
+# ---------------------------------------------------------------------------------------------
+class ClipX:
+    """Clamp the final x̃ to the data range [−1, 1] (``sample.clip_x``).
+
+    The outermost wrapper: classifier-free guidance combines and reconstruction guidance
+    differentiates the raw x̂ (a clamp inside would zero the reconstruction gradient wherever
+    |x̂| > 1, and the guided combination of clamped predictions leaves the range again); the sampler
+    then steps from the clipped x̃, as the authors' reference sampler does with its x̂ clipping.
+    """
+
+    def __init__(self, denoiser: DenoiserFn):
+        self.denoiser = denoiser
+
+    def __call__(self, z_t: Tensor, logsnr_t: Tensor, **extra: Any) -> Tensor:
+        return self.denoiser(z_t, logsnr_t, **extra).clamp(-1.0, 1.0)
+
+
 def condition(
     denoiser: DenoiserFn,
     method: str,

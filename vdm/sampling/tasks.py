@@ -15,14 +15,15 @@ from torch import Tensor, nn
 
 from vdm.diffusion.denoiser import Denoiser
 from vdm.sampling.config import SampleConfig
-from vdm.sampling.guidance import ClassifierFreeGuidance, ReconstructionGuidance, condition
+from vdm.sampling.guidance import ClassifierFreeGuidance, ClipX, ReconstructionGuidance, condition
 from vdm.sampling.samplers import DenoiserFn, logsnr_grid, sample
 from vdm.sampling.seeds import StackedGenerator
 
 
 def make_denoiser(net: nn.Module, prediction: str, cfg: SampleConfig) -> DenoiserFn:
-    """Network → x̂ denoiser (``clip_x``), wrapped in classifier-free guidance when w > 0."""
-    den: DenoiserFn = Denoiser(net, prediction, clip_x=cfg.clip_x)
+    """Network → raw x̂ denoiser, wrapped in classifier-free guidance when w > 0 (no clipping here:
+    :func:`sample_block` clips the fully guided x̃ once, see :class:`~vdm.sampling.guidance.ClipX`)."""
+    den: DenoiserFn = Denoiser(net, prediction)
     return ClassifierFreeGuidance(den, cfg.guidance_weight) if cfg.guidance_weight > 0 else den
 
 
@@ -37,7 +38,12 @@ def sample_block(
     dtype: torch.dtype = torch.float32,
     disable: bool = True,
 ) -> Tensor:
-    """One sampler run: z_1 ~ N(0, I) of ``shape`` [B, C, T, H, W] from ``gen``, then ``cfg.sampler``."""
+    """One sampler run: z_1 ~ N(0, I) of ``shape`` [B, C, T, H, W] from ``gen``, then ``cfg.sampler``.
+
+    ``denoiser`` is the fully guided one (classifier-free, replacement / reconstruction guidance); with
+    ``cfg.clip_x`` its x̃ is clipped to [−1, 1] here, after all guidance."""
+    if cfg.clip_x:
+        denoiser = ClipX(denoiser)
     z_1 = gen.randn(shape, dtype=dtype)  # [B, C, T, H, W]
     return sample(cfg, denoiser, z_1, logsnr_grid(schedule, cfg.steps), extra_args=extra_args,
                   noise=gen.randn_like, disable=disable)
