@@ -209,6 +209,42 @@ def test_csv_log_and_export(tmp_path):
     assert (tmp_path / "export2.pt").is_file()
 
 
+def test_watching_a_run_sample_grids_tensorboard_and_step_exports(tmp_path):
+    """sample_every: fixed-seed EMA grids (GIF + PNG) at steps 2, 4 (the end); TensorBoard scalars and
+    images; export_steps 0 and 2. Watching changes nothing in training: the states equal a plain run."""
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from conftest import assert_states_identical
+    from vdm.train.export import load_export
+    from vdm.train.loop import train
+
+    watched = _cfg(train={"steps": 4, "sample_every": 2, "sample_grid": 3, "sample_steps": 2,
+                          "export_steps": [0, 2], "log_every": 1})
+    train(watched, tmp_path / "w", tmp_path / "w.pt", make_loader=ArrayLoader)
+    for step in (2, 4):
+        gif = Image.open(tmp_path / "w" / "samples" / f"step-{step:09d}.gif")
+        assert gif.n_frames == watched.data.frames
+        png = Image.open(tmp_path / "w" / "samples" / f"step-{step:09d}.png")
+        assert png.size[1] > png.size[0] / watched.data.frames  # 3 rows of frames
+    assert sorted(p.name for p in (tmp_path / "w" / "exports").iterdir()) == ["step-000000000.pt", "step-000000002.pt"]
+    assert load_export(tmp_path / "w" / "exports" / "step-000000002.pt").meta["step"] == 2
+    acc = EventAccumulator(str(tmp_path / "w" / "tb"))
+    acc.Reload()
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3, 4]
+    assert {"train/lr", "train/grad_norm", "train/samples_per_s"} <= set(acc.Tags()["scalars"])
+    assert [e.step for e in acc.Images("samples/frames")] == [2, 4]
+    plain = _cfg(train={"steps": 4, "log_every": 1})
+    train(plain, tmp_path / "p", None, make_loader=ArrayLoader)
+    assert_states_identical(load_final_state(tmp_path / "w"), load_final_state(tmp_path / "p"))
+    # the same seeds every time: a second grid of the same weights is the same video
+    from vdm.train.watch import SampleGrids
+
+    ex = load_export(tmp_path / "w.pt")
+    grids = SampleGrids(watched, ex.net, tmp_path / "g")
+    assert (grids.sample(ex.net.state_dict()) == grids.sample(ex.net.state_dict())).all()
+
+
 def test_resume_refuses_other_model_or_world_size(tmp_path):
     from vdm.train.loop import train
 

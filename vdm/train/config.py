@@ -45,6 +45,16 @@ class TrainConfig:
     checkpoint_every: int = 1000  # save the full training state every N steps (and at the end)
     keep_checkpoints: int = 3  # number of newest training states kept in <workdir>/checkpoints
     log_every: int = 10  # CSV log row every N steps (loss averaged over those steps)
+    # ---- watching a run (vdm.train.watch) ---------------------------------------------------------
+    # Sample a fixed-seed grid from the EMA model every N steps and at the end, into <workdir>/samples/
+    # (GIF + PNG) and TensorBoard (0 = off).
+    sample_every: int = 0
+    sample_grid: int = 8  # videos in the grid (seeds 0..N-1; class i mod num_classes)
+    sample_steps: int = 32  # ancestral steps of the grid's sampler (x̂ clipping for ε-models)
+    tensorboard: bool = True  # TensorBoard event files in <workdir>/tb (loss, lr, grad norm, samples/s, grids)
+    # Extra exports (EMA weights) at these steps, as <workdir>/exports/step-<N>.pt (0: the network before
+    # training), e.g. for FVD along training (the workflow's ablation.checkpoints).
+    export_steps: tuple[int, ...] = ()
     num_workers: int = 0  # data-loader worker processes per rank
     progress: bool = True  # tqdm progress bar on rank 0
     # Intel MKL conditional numerical reproducibility (CPU BLAS), exported as MKL_CBWR before the first
@@ -75,6 +85,11 @@ class TrainConfig:
         for name in ("weight_decay", "grad_clip", "image_loss_weight", "adam_eps", "max_loss"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.sample_every < 0 or self.sample_grid < 1 or self.sample_steps < 1:
+            raise ConfigError("sample_every must be >= 0, sample_grid and sample_steps >= 1")
+        bad = [s for s in self.export_steps if not 0 <= s <= self.steps]
+        if bad:
+            raise ConfigError(f"export_steps {list(self.export_steps)}: {bad} outside [0, steps={self.steps}]")
         if self.warmup_steps < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps and num_workers must be >= 0")
 

@@ -37,6 +37,7 @@ from vdm.diffusion import CosineSchedule, diffusion_loss
 from vdm.train import checkpoint as ckpt
 from vdm.train import distributed as D
 from vdm.train.ema import EMA
+from vdm.train.watch import Board, SampleGrids
 from vdm.utils.io import WorkdirLock, atomic_open, remove_stale_temporaries, remove_stale_temporaries_of
 
 log = logging.getLogger(__name__)
@@ -511,6 +512,11 @@ class Trainer:
         if self.dist.is_main:
             dump_config(self.cfg, self.workdir / "config.yaml")
         csv_log = _CsvLog(self.workdir / "train_log.csv", self.step) if self.dist.is_main else None
+        board = Board(self.workdir / "tb", self.step) if self.dist.is_main and tc.tensorboard else None
+        grids = SampleGrids(self.cfg, self.model, self.workdir / "samples") if self.dist.is_main and tc.sample_every else None
+        sampled = -1
+        if self.step == 0:
+            self._export_at_step()  # export_steps may ask for the network before training
         batches = iter(self.loader)
         bar = None
         if self.dist.is_main and tc.progress:
@@ -530,12 +536,20 @@ class Trainer:
                     bar.set_postfix(loss=f"{loss:.4f}")
                 if self.step % tc.log_every == 0 or self.step == tc.steps:
                     now = time.perf_counter()
+                    row = dict(loss=sum(losses) / len(losses), lr=lr,
+                               samples_per_s=len(losses) * tc.batch_size / max(now - t_last, 1e-9),
+                               grad_norm=grad_norm)
                     if csv_log is not None:
-                        csv_log.write(step=self.step, samples_seen=self.step * tc.batch_size,
-                                      loss=sum(losses) / len(losses), lr=lr,
-                                      samples_per_s=len(losses) * tc.batch_size / max(now - t_last, 1e-9),
-                                      grad_norm=grad_norm, elapsed_s=now - t_start)
+                        csv_log.write(step=self.step, samples_seen=self.step * tc.batch_size, **row,
+                                      elapsed_s=now - t_start)
+                    if board is not None:
+                        board.scalars(self.step, **row)
                     losses, t_last = [], now
+                self._export_at_step()
+                if grids is not None and (self.step % tc.sample_every == 0 or self.step == tc.steps):
+                    grids.write(self.step, self.ema.shadow, board.writer if board is not None else None)
+                    sampled = self.step
+                    t_last = time.perf_counter()  # samples/s counts training only
                 stopping = self.stop_now or self.preempt_now
                 if self.step % tc.checkpoint_every == 0 or self.step == tc.steps or stopping:
                     path = self.save()
@@ -545,12 +559,16 @@ class Trainer:
             if last_saved != self.step:
                 self.save()
             self._confirm_states()  # the run is complete: its final state is its result
+            if grids is not None and sampled != self.step:
+                grids.write(self.step, self.ema.shadow, board.writer if board is not None else None)
         finally:
             self.signals.restore()
             if bar is not None:
                 bar.close()
             if csv_log is not None:
                 csv_log.close()
+            if board is not None:
+                board.close()
         summary = {"step": self.step, "samples_seen": self.step * tc.batch_size}
         if self.export_path is not None and self.dist.is_main:
             self.export()
@@ -574,15 +592,22 @@ class Trainer:
             "run the same command again to resume"
         )
 
-    def export(self) -> None:
+    def _export_at_step(self) -> None:
+        """``train.export_steps``: the EMA weights at this step as <workdir>/exports/step-<N>.pt (rank 0)."""
+        if self.step in self.tc.export_steps and self.dist.is_main:
+            path = self.workdir / "exports" / f"step-{self.step:09d}.pt"
+            self.export(path)
+
+    def export(self, path: Path | None = None) -> None:
         from vdm.train.export import save_export
 
         meta = {"step": self.step, "samples_seen": self.step * self.tc.batch_size, "seed": self.cfg.seed,
                 "experiment": self.cfg.name, "world_size": self.dist.world_size,
                 "text_encoder": self.text.name if self.text is not None else "",
                 "train": to_dict(self.tc), "data": to_dict(self.cfg.data)}
-        save_export(self.export_path, self.ema.shadow, self.cfg.model, self.cfg.diffusion, meta)
-        log.info("wrote export %s (step %d)", self.export_path, self.step)
+        path = path or self.export_path
+        save_export(path, self.ema.shadow, self.cfg.model, self.cfg.diffusion, meta)
+        log.info("wrote export %s (step %d)", path, self.step)
 
 
 def train(cfg: ExperimentConfig, workdir: str | Path, export_path: str | Path | None = None,
