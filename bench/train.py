@@ -12,12 +12,20 @@ Settings (``--settings``, comma-separated):
   10 frames + 8 image frames;
 * ``bair``: the paper's BAIR model (Appendix A) at 16×64×64 RGB, + 8 image frames per video.
 
-On CUDA the script also reports model FLOPs per step (``torch.utils.flop_counter``: forward + backward
-of the network, counted once on the first step) and model-FLOPs utilisation against the device's
-peak dense bf16 rate (``--peak-tflops``; default from a small table of known devices).
+The script reports model FLOPs per step (``torch.utils.flop_counter``: forward + backward of the
+network, counted once on the first step) and the achieved rate: on CUDA as model-FLOPs utilisation
+against the device's peak dense bf16 rate (``--peak-tflops``; default from a small table of known
+devices), on CPU beside this machine's measured fp32 matrix-multiply rate (2048x2048 sgemm with the
+same number of threads), the practical ceiling of a step made of convolutions and matmuls.
+
+``--against REV`` times the same setting at another git revision in the same run: a worktree of REV
+is checked out in a temporary folder and the child measurements alternate (ours, REV, ours, ...,
+``--pairs`` pairs), so both see the same machine load; the last line is ``speedup=<REV s / ours s>``
+(medians of the per-pair step times).
 
     python bench/train.py --settings demo --batch 4 --steps 3 --threads 1
     python bench/train.py --settings bair --batch 1 --steps 2 --threads 1     # ~12 GiB RSS on CPU
+    python bench/train.py --settings demo --batch 4 --steps 5 --threads 2 --against e051c12 --pairs 3
 """
 
 from __future__ import annotations
@@ -83,14 +91,12 @@ def measure(setting: str, batch: int, steps: int, warmup: int, device: str, peak
         tr = Trainer(cfg, tmp, None, make_loader=SyntheticLoader)
         batches = iter(tr.loader)
         cuda = tr.device.type == "cuda"
-        flops = None
-        if cuda:
-            from torch.utils.flop_counter import FlopCounterMode
+        from torch.utils.flop_counter import FlopCounterMode
 
-            with FlopCounterMode(display=False) as fc:
-                tr.train_step(batches)
-            flops = fc.get_total_flops()
-            warmup = max(warmup - 1, 0)
+        with FlopCounterMode(display=False) as fc:
+            tr.train_step(batches)
+        flops = fc.get_total_flops()
+        warmup = max(warmup - 1, 0)
         for _ in range(warmup):
             tr.train_step(batches)
         if cuda:
@@ -116,15 +122,33 @@ def measure(setting: str, batch: int, steps: int, warmup: int, device: str, peak
             # CPU seconds of this process per step: less sensitive than wall time to other load on the machine
             "cpu_s_per_step_median": cpu_times[len(cpu_times) // 2],
         }
+        out["model_TFLOP_per_step"] = flops / 1e12
+        out["achieved_TFLOPs"] = flops / step_s / 1e12
         if cuda:
             out["peak_mem_GiB"] = torch.cuda.max_memory_allocated() / 2**30
-            out["model_TFLOP_per_step"] = flops / 1e12
-            out["achieved_TFLOPs"] = flops / step_s / 1e12
             if peak_tflops > 0:
                 out["MFU"] = out["achieved_TFLOPs"] / peak_tflops
         else:
             out["peak_rss_GiB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            out["sgemm_TFLOPs"] = sgemm_rate()
+            out["fraction_of_sgemm"] = out["achieved_TFLOPs"] / out["sgemm_TFLOPs"]
         return out
+
+
+def sgemm_rate(n: int = 2048, repeats: int = 10) -> float:
+    """This machine's fp32 matrix-multiply rate (TFLOP/s) with torch's current thread count (best of 3)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = min(best, (time.perf_counter() - t0) / repeats)
+    return 2 * n**3 / best / 1e12
 
 
 def default_peak(device_name: str) -> float:
@@ -144,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--peak-tflops", type=float, default=-1.0, help="device peak bf16 TFLOP/s for MFU (-1: table)")
     p.add_argument("--json", default="", help="also write the results here")
+    p.add_argument("--against", default="", help="git revision to time in the same run, alternating")
+    p.add_argument("--pairs", type=int, default=3, help="--against: alternating (ours, REV) pairs")
     p.add_argument("--_one", default="", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -158,33 +184,82 @@ def main(argv: list[str] | None = None) -> int:
         print("RESULT " + json.dumps(measure(args._one, args.batch, args.steps, args.warmup, args.device, peak)))
         return 0
 
-    results = []
-    for setting in args.settings.split(","):
+    settings = args.settings.split(",")
+    for setting in settings:
         if setting not in SETTINGS:
             p.error(f"unknown setting {setting!r} (known: {', '.join(SETTINGS)})")
-        cmd = [sys.executable, __file__, "--_one", setting, "--batch", str(args.batch), "--steps", str(args.steps),
-               "--warmup", str(args.warmup), "--device", args.device, "--threads", str(args.threads),
-               "--peak-tflops", str(args.peak_tflops)]
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-        line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if r.returncode != 0 or line is None:
-            print(f"{setting}: failed (rc {r.returncode})\n{r.stderr[-3000:]}", file=sys.stderr)
+    if args.against:
+        return against(args, settings)
+    results = []
+    for setting in settings:
+        res = run_child(args, setting, ROOT)
+        if res is None:
             return 1
-        res = json.loads(line[len("RESULT "):])
         results.append(res)
-        mem = (f"peak GPU mem {res['peak_mem_GiB']:.2f} GiB" if "peak_mem_GiB" in res
-               else f"peak RSS {res['peak_rss_GiB']:.2f} GiB")
-        extra = ""
-        if "achieved_TFLOPs" in res:
-            extra = f", {res['model_TFLOP_per_step']:.2f} TFLOP/step, {res['achieved_TFLOPs']:.1f} TFLOP/s"
-            if "MFU" in res:
-                extra += f", MFU {100 * res['MFU']:.1f} %"
-        print(f"{setting:5s} {res['device']} {res['precision']} {res['params_M']:.1f} M params, batch {res['batch']} × "
-              f"{res['frames']} frames × {res['shape']}, {res['threads']} threads: step {res['step_s_median']:.3f} s, "
-              f"{res['samples_per_s']:.2f} samples/s (process CPU {res['cpu_s_per_step_median']:.3f} s/step), {mem}{extra}",
-              flush=True)
+        print(describe(setting, res), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def run_child(args: argparse.Namespace, setting: str, code: Path, label: str = "") -> dict | None:
+    """One measurement in a fresh process whose ``vdm`` is imported from ``code`` (a checkout)."""
+    cmd = [sys.executable, __file__, "--_one", setting, "--batch", str(args.batch), "--steps", str(args.steps),
+           "--warmup", str(args.warmup), "--device", args.device, "--threads", str(args.threads),
+           "--peak-tflops", str(args.peak_tflops)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=code, env=dict(os.environ, PYTHONPATH=str(code)))
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if r.returncode != 0 or line is None:
+        print(f"{label or setting}: failed (rc {r.returncode})\n{r.stderr[-3000:]}", file=sys.stderr)
+        return None
+    return json.loads(line[len("RESULT "):])
+
+
+def describe(setting: str, res: dict) -> str:
+    mem = (f"peak GPU mem {res['peak_mem_GiB']:.2f} GiB" if "peak_mem_GiB" in res
+           else f"peak RSS {res['peak_rss_GiB']:.2f} GiB")
+    extra = f", {res['model_TFLOP_per_step'] * 1e3:.1f} GFLOP/step, {res['achieved_TFLOPs'] * 1e3:.1f} GFLOP/s"
+    if "MFU" in res:
+        extra += f", MFU {100 * res['MFU']:.1f} %"
+    if "sgemm_TFLOPs" in res:
+        extra += (f" = {100 * res['fraction_of_sgemm']:.0f} % of this machine's sgemm "
+                  f"{res['sgemm_TFLOPs'] * 1e3:.1f} GFLOP/s")
+    return (f"{setting:5s} {res['device']} {res['precision']} {res['params_M']:.1f} M params, batch {res['batch']} × "
+            f"{res['frames']} frames × {res['shape']}, {res['threads']} threads: step {res['step_s_median']:.3f} s, "
+            f"{res['samples_per_s']:.2f} samples/s (process CPU {res['cpu_s_per_step_median']:.3f} s/step), {mem}{extra}")
+
+
+def against(args: argparse.Namespace, settings: list[str]) -> int:
+    """Alternate measurements of this checkout and of a worktree at ``args.against``."""
+    import statistics
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="vdm-bench-") as tmp:
+        other = Path(tmp) / "rev"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(other), args.against],
+                       check=True, capture_output=True)
+        try:
+            rev = subprocess.run(["git", "-C", str(other), "rev-parse", "--short", "HEAD"], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            for setting in settings:
+                ours, theirs = [], []
+                for i in range(args.pairs):
+                    order = [("ours", ROOT, ours), (rev, other, theirs)]
+                    for label, code, into in (order if i % 2 == 0 else order[::-1]):
+                        res = run_child(args, setting, code, f"{setting} @ {label}")
+                        if res is None:
+                            return 1
+                        into.append(res)
+                        print(f"pair {i + 1} {label:>8s}: {describe(setting, res)}", flush=True)
+                    print(f"pair {i + 1}: speedup {theirs[-1]['step_s_median'] / ours[-1]['step_s_median']:.3f}",
+                          flush=True)
+                s_ours = statistics.median(r["step_s_median"] for r in ours)
+                s_theirs = statistics.median(r["step_s_median"] for r in theirs)
+                print(f"{setting}: ours {s_ours:.3f} s/step ({args.batch / s_ours:.2f} samples/s), {rev} "
+                      f"{s_theirs:.3f} s/step ({args.batch / s_theirs:.2f} samples/s)")
+                print(f"speedup={s_theirs / s_ours:.3f}")
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], capture_output=True)
     return 0
 
 

@@ -52,7 +52,7 @@ def test_lint_is_clean():
 
 
 # The tables each configuration asks for (paper Tables 1-6 for the paper configs).
-EXPECTED_TABLES = {"config": {"main", "joint_training", "guidance", "sampler", "conditioning"},
+EXPECTED_TABLES = {"config": {"main", "training", "joint_training", "guidance", "sampler", "conditioning"},
                    "ucf101": {"main"}, "bair": {"main", "sampler"}, "kinetics600": {"main", "sampler"},
                    "text": {"main", "joint_training", "guidance", "conditioning"}}
 
@@ -111,9 +111,9 @@ def test_tiny_config_runs_end_to_end_locally(local_run):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     out = work / "results" / "test"
     assert (out / "data" / "train" / "manifest.json").is_file()
-    assert {p.stem for p in (out / "models").glob("*.pt")} == {"img0", "img2"}  # video-only and joint
+    assert {p.stem for p in (out / "models").glob("*.pt")} == {"img0", "img2", "img2-step0"}  # video-only, joint, joint at step 0
     # every table the grid covers, with real FVD values, intervals and N
-    for table in ("main", "joint_training", "conditioning"):
+    for table in ("main", "training", "joint_training", "conditioning"):
         rows = read_csv(out / "report" / "tables" / f"{table}.csv")
         assert rows, table
         for row in rows:
@@ -125,6 +125,14 @@ def test_tiny_config_runs_end_to_end_locally(local_run):
     joint = read_csv(out / "report" / "tables" / "joint_training.csv")
     assert [int(r["images_per_video"]) for r in joint] == [0, 2]
     assert joint[0]["paper_value"] == "205.42"  # paper Table 4, 0 image frames, FVD vs validation set
+    # FVD along training (ablation.checkpoints [0, 6]): the network before training and the final export
+    training = read_csv(out / "report" / "tables" / "training.csv")
+    assert [(int(r["step"]), r["run"]) for r in training] == [(0, "img2-step0"), (6, "img2")]
+    from vdm.train.export import load_export
+
+    assert load_export(out / "models" / "img2-step0.pt").meta["step"] == 0
+    assert (out / "report" / "plots" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert "plots/loss.png" in (out / "report" / "README.md").read_text()
     cond = read_csv(out / "report" / "tables" / "conditioning.csv")
     assert {r["cond_method"] for r in cond} == {"replacement", "reconstruction"}
     # the metrics behind a row are the FVD the evaluation wrote for that sample set
@@ -221,7 +229,7 @@ def test_tiny_config_runs_end_to_end_with_profile_slurm(slurm, tmp_path):
     out = tmp_path / "results" / "test"
     train_log = (out / "logs" / "train" / "img2.log").read_text()
     assert "submitted slurm job" in train_log, train_log
-    for table in ("main", "joint_training", "conditioning"):
+    for table in ("main", "training", "joint_training", "conditioning"):
         rows = read_csv(out / "report" / "tables" / f"{table}.csv")
         assert rows and all(float(row["value"]) > 0 for row in rows), table
     assert shutil.which("sacct")

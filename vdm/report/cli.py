@@ -3,7 +3,8 @@
     vdm report table --spec SPEC_JSON --csv T.csv --md T.md [--plot T.png] [--gif T.gif]
     vdm report provenance --config C.yaml --train-config TC.yaml --model M.pt --samples S.npz \\
         --metrics M.json --out P.json
-    vdm report index --title TITLE [--note NOTE] --tables A.md B.md ... --out README.md
+    vdm report index --title TITLE [--note NOTE] --tables A.md B.md ... [--plots L.png ...] --out README.md
+    vdm report loss --csv RUN/train_log.csv ... [--labels ...] --out loss.png
 
 The table spec is described in :mod:`vdm.report.tables` (the workflow writes it); SPEC_JSON is the
 JSON text itself or ``@path`` to a file holding it.
@@ -50,6 +51,8 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 
 def _gif_label(r: dict) -> str:
+    if "step" in r:
+        return f"step {r['step']}"
     if "guidance_weight" in r:
         return f"w={r['guidance_weight']:g}"
     if "images_per_video" in r:
@@ -63,6 +66,14 @@ def cmd_provenance(args: argparse.Namespace) -> int:
 
     write_json(args.out, provenance(args.config, args.train_config, args.model, args.samples, args.metrics))
     log.info("provenance -> %s", args.out)
+    return 0
+
+
+def cmd_loss(args: argparse.Namespace) -> int:
+    from vdm.report.plots import plot_loss
+
+    plot_loss(args.csv, args.labels or [Path(c).parent.name for c in args.csv], args.out, args.title)
+    log.info("loss plot -> %s", args.out)
     return 0
 
 
@@ -83,6 +94,11 @@ def cmd_index(args: argparse.Namespace) -> int:
         rel = os.path.relpath(md.parent.parent, out.parent)
         prefix = "" if rel == "." else f"{rel}/"
         lines += [f"![{stem}]({prefix}plots/{stem}.png) ![{stem} samples]({prefix}gifs/{stem}.gif)", ""]
+    if args.plots:
+        lines += ["## Training", ""]
+        for png in args.plots:
+            rel = os.path.relpath(png, out.parent)
+            lines += [f"![{Path(png).stem}]({rel})", ""]
     with atomic_open(out, "w") as f:
         f.write("\n".join(lines))
     log.info("index -> %s", out)
@@ -107,8 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--title", required=True)
     i.add_argument("--note", default="")
     i.add_argument("--tables", nargs="+", required=True)
+    i.add_argument("--plots", nargs="*", default=[], help="further plots shown under 'Training' (loss curves)")
     i.add_argument("--out", required=True)
     i.set_defaults(fn=cmd_index)
+    lo = sub.add_parser("loss", help="training-loss curves from train_log.csv files")
+    lo.add_argument("--csv", nargs="+", required=True, help="train_log.csv of each run")
+    lo.add_argument("--labels", nargs="*", default=[], help="one label per CSV (default: its folder name)")
+    lo.add_argument("--title", default="")
+    lo.add_argument("--out", required=True)
+    lo.set_defaults(fn=cmd_loss)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     from vdm.report.tables import ReportError

@@ -3,6 +3,7 @@
 - ``guidance``: metric vs classifier-free guidance weight w (paper Table 5);
 - ``joint_training``: metric vs images per video K (paper Table 4);
 - ``conditioning``: reconstruction guidance vs replacement, grouped by guidance weight (paper Table 6);
+- ``training``: metric vs training step of the main run (its EMA weights at ablation.checkpoints);
 - ``sampler`` / ``main``: one bar per setting.
 Our values have their interval as error bars; the paper's values, where a row has one, are drawn on
 a second y axis (a different data set: the scale is not comparable, the trend is).
@@ -18,7 +19,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 LINE_AXES = {"guidance": ("guidance_weight", "classifier-free guidance weight w"),
-             "joint_training": ("images_per_video", "independent images per video K")}
+             "joint_training": ("images_per_video", "independent images per video K"),
+             "training": ("step", "training step (EMA weights)")}
 
 
 def _errors(rows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
@@ -93,6 +95,36 @@ def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, t
     ax.set_ylim(top=top * 1.3 if top > 0 else None)  # headroom for the legends
     ax.legend(loc="upper left", fontsize=8)
     ax.set_title(textwrap.fill(title or table, 60), fontsize=9)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def plot_loss(csv_paths: Sequence[str | Path], labels: Sequence[str], out: str | Path, title: str = "") -> None:
+    """Training loss (each ``train_log.csv`` row: the mean over log_every steps) against the step, one
+    line per run, log-scaled loss axis."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vdm.utils.io import atomic_path
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
+    for path, label in zip(csv_paths, labels):
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit()]
+        if not rows:
+            raise ValueError(f"{path}: no training log rows")
+        ax.plot([int(r["step"]) for r in rows], [float(r["loss"]) for r in rows], label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss (mean per logged interval)")
+    ax.legend(fontsize=8)
+    ax.set_title(textwrap.fill(title or "training loss", 60), fontsize=9)
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")

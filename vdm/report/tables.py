@@ -26,6 +26,7 @@ PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
 
 # Order and headers of the setting columns (the ablation axes, paper Tables 2-6).
 KEY_COLUMNS = {
+    "step": "training step",
     "images_per_video": "images / video",
     "sampler": "sampler",
     "steps": "steps",
@@ -40,6 +41,7 @@ TABLE_TITLES = {
     "guidance": "Classifier-free guidance weight (paper Table 5)",
     "sampler": "Sampler: ancestral vs Langevin predictor-corrector (paper Tables 2-3)",
     "conditioning": "Conditioning method: reconstruction guidance vs replacement (paper Table 6)",
+    "training": "Along training: the main run's EMA weights at several steps, main sampling setting",
 }
 
 COLUMNS = [

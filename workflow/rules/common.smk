@@ -47,12 +47,18 @@ SHARDS = f"{OUT}/data"
 # --------------------------------------------------------------------------------------------
 # Names (the {setting} grammar lives in vdm/grid.py)
 # --------------------------------------------------------------------------------------------
-def run_name(images_per_video):
-    return f"img{int(images_per_video)}"
+def run_name(images_per_video, step=None):
+    """img<K>: the run trained with K images per video; img<K>-step<N>: its EMA weights at step N."""
+    return f"img{int(images_per_video)}" + ("" if step is None else f"-step{int(step)}")
 
 
 def run_images(run):
-    return int(run[len("img"):])
+    return int(run[len("img"):].split("-")[0])
+
+
+def base_run(run):
+    """The training run of a run name (img8-step500 -> img8)."""
+    return run.split("-")[0]
 
 
 def setting_overrides(name):
@@ -93,7 +99,10 @@ def _sorted(d):
 
 
 def train_overrides(run):
-    return {"data.images_per_video": run_images(run)}
+    out = {"data.images_per_video": run_images(run)}
+    if EXPORT_STEPS:  # exports along training for the "training" table (FVD vs step)
+        out["train.export_steps"] = EXPORT_STEPS
+    return out
 
 
 def sample_overrides(run, setting):
@@ -104,6 +113,9 @@ def sample_overrides(run, setting):
 # The grid
 # --------------------------------------------------------------------------------------------
 ABL = config["ablation"]
+FINAL_STEP = int(USER_CONFIG.get("train", {}).get("steps", ExperimentConfig().train.steps))
+CHECKPOINTS = sorted({int(s) for s in ABL.get("checkpoints", [])})
+EXPORT_STEPS = [s for s in CHECKPOINTS if s < FINAL_STEP]
 MAIN_RUN = run_name(config["data"]["images_per_video"])
 RUNS = [run_name(k) for k in ABL["images_per_video"]] or [MAIN_RUN]
 if MAIN_RUN not in RUNS:
@@ -134,6 +146,9 @@ def table_rows(table):
             ({"sampler": s["sampler"], "steps": int(s["steps"])}, MAIN_RUN, _with(sampler=s["sampler"], steps=s["steps"]))
             for s in ABL["samplers"]
         ]
+    if table == "training":
+        return [({"step": s}, MAIN_RUN if s >= FINAL_STEP else run_name(run_images(MAIN_RUN), s), MAIN_SETTING)
+                for s in CHECKPOINTS]
     if table == "conditioning":
         c = ABL["conditioning"]
         rows = []
@@ -150,7 +165,8 @@ def table_rows(table):
     raise ValueError(f"unknown table {table!r}")
 
 
-TABLES = [t for t in ("main", "joint_training", "guidance", "sampler", "conditioning") if table_rows(t)]
+TABLE_NAMES = ("main", "training", "joint_training", "guidance", "sampler", "conditioning")
+TABLES = [t for t in TABLE_NAMES if table_rows(t)]
 CELLS = sorted({(run, setting) for t in TABLES for _, run, setting in table_rows(t)})
 
 
@@ -223,8 +239,12 @@ def table_outputs(table):
     }
 
 
+def loss_plot_path():
+    return f"{OUT}/report/plots/loss.png"
+
+
 def all_targets():
-    out = [f"{OUT}/report/README.md"]
+    out = [f"{OUT}/report/README.md", loss_plot_path()]
     for t in TABLES:
         out += list(table_outputs(t).values())
     out += [f"{OUT}/report/provenance/{run}/{setting}.json" for run, setting in CELLS]
@@ -252,6 +272,23 @@ def write_resolved_config(path, cfg, log, what):
         yaml.safe_dump(json.loads(json.dumps(cfg)), f, sort_keys=False)  # plain types only
     with open(log, "w") as f:
         f.write(f"wrote {path}\n")
+
+
+def copy_step_export(src, dst, log, run):
+    """Copy an export the training wrote at an intermediate step (atomically)."""
+    import shutil
+
+    if not os.path.isfile(src):
+        raise WorkflowError(
+            f"{src} not found: run {run} has no export at that step. Its training ended before "
+            f"ablation.checkpoints listed the step (train.export_steps); to evaluate it, retrain from step 0 "
+            f"(rm -r {OUT}/train/{run} {OUT}/models/{run}.pt)."
+        )
+    tmp = f"{dst}.tmp"
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    with open(log, "w") as f:
+        f.write(f"copied {src} -> {dst}\n")
 
 
 def _train_config(wildcards):
@@ -306,7 +343,8 @@ def _table_spec_json(wildcards):
 
 
 wildcard_constraints:
-    run=r"img[0-9]+",
+    run=r"img[0-9]+(-step[0-9]+)?",
+    step=r"[0-9]+",
     setting=SETTING_RE,
     split=r"train|test",
-    table="|".join(["main", "joint_training", "guidance", "sampler", "conditioning"]),
+    table="|".join(TABLE_NAMES),

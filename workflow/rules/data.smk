@@ -17,6 +17,8 @@ rule data_config:
 
 
 rule train_config:
+    wildcard_constraints:
+        run=r"img[0-9]+",
     output:
         f"{OUT}/configs/train/{{run}}.yaml",
     params:

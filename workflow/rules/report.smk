@@ -24,7 +24,7 @@ rule table:
 rule provenance:
     input:
         cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
-        train_cfg=f"{OUT}/configs/train/{{run}}.yaml",
+        train_cfg=lambda w: f"{OUT}/configs/train/{base_run(w.run)}.yaml",
         model=f"{OUT}/models/{{run}}.pt",
         samples=f"{OUT}/samples/{{run}}/{{setting}}/samples.npz",
         metrics=f"{OUT}/metrics/{{run}}/{{setting}}.json",
@@ -40,11 +40,30 @@ rule provenance:
         " --samples {input.samples:q} --metrics {input.metrics:q} --out {output:q} > {log:q} 2>&1"
 
 
+rule loss_plot:
+    input:
+        [f"{OUT}/models/{run}.pt" for run in RUNS],
+    output:
+        loss_plot_path(),
+    params:
+        csv=[f"{OUT}/train/{run}/train_log.csv" for run in RUNS],
+        labels=RUNS,
+    log:
+        f"{OUT}/logs/report/loss.log",
+    localrule: True
+    conda:
+        CONDA_ENV
+    shell:
+        "vdm report loss --csv {params.csv:q} --labels {params.labels:q} --title 'training loss per run'"
+        " --out {output:q} > {log:q} 2>&1"
+
+
 rule report_index:
     input:
         md=[table_outputs(t)["md"] for t in TABLES],
         png=[table_outputs(t)["png"] for t in TABLES],
         gif=[table_outputs(t)["gif"] for t in TABLES],
+        loss=loss_plot_path(),
     output:
         f"{OUT}/report/README.md",
     params:
@@ -57,7 +76,7 @@ rule report_index:
         CONDA_ENV
     shell:
         "vdm report index --title {params.title:q} --note {params.note:q} --tables {input.md:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --plots {input.loss:q} --out {output:q} > {log:q} 2>&1"
 
 
 # One target per table, e.g. `snakemake --cores 2 table_guidance` (only the tables the grid covers).
