@@ -47,7 +47,9 @@ CSV_COLUMNS = ("step", "samples_seen", "loss", "lr", "samples_per_s", "grad_norm
 # Config sections/fields that may change between a run and its resumption without breaking exactness
 # of what was already trained (a longer run, other logging/checkpoint cadence, other launcher).
 _RESUME_FREE = {"train.steps", "train.checkpoint_every", "train.keep_checkpoints", "train.log_every",
-                "train.progress", "train.num_workers", "launch", "sample", "evaluate", "name"}
+                "train.progress", "train.num_workers", "train.max_loss", "train.sample_every", "train.sample_grid",
+                "train.sample_steps", "train.tensorboard", "train.export_steps", "launch", "sample", "evaluate",
+                "name"}
 
 
 class NonFiniteLossError(RuntimeError):
