@@ -54,10 +54,12 @@ def test_lint_is_clean():
 # The tables each configuration asks for (paper Tables 1-6 for the paper configs).
 EXPECTED_TABLES = {"config": {"main", "training", "joint_training", "guidance", "sampler", "conditioning"},
                    "ucf101": {"main"}, "bair": {"main", "sampler"}, "kinetics600": {"main", "sampler"},
-                   "text": {"main", "joint_training", "guidance", "conditioning"}}
+                   "text": {"main", "joint_training", "guidance", "conditioning"},
+                   "mmnist_learn": {"main", "training", "joint_training", "guidance", "conditioning"}}
 
 
-@pytest.mark.parametrize("config", [REPO / "config" / "config.yaml", *PAPER_CONFIGS], ids=lambda p: p.stem)
+@pytest.mark.parametrize("config", [REPO / "config" / "config.yaml", REPO / "config" / "mmnist_learn.yaml",
+                                    *PAPER_CONFIGS], ids=lambda p: p.stem)
 def test_dry_run_builds_the_dag_within_5_s(config, tmp_path):
     """The DAG of every config builds, with the tables of its paper; 5 s of CPU time at most (CPU,
     not wall time, so that a busy test machine does not make it flaky; the wall time is printed).
