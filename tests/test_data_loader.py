@@ -193,12 +193,12 @@ def test_eval_clips(mnist):
     for clip, key in zip(a, meta["key"]):
         assert np.array_equal(clip, recs[key][0:8:2])  # protocol "start": the first frames
     assert meta["cls"].shape == (5,) and meta["txt"][0].startswith("digits ")
-    long, lmeta = eval_clips(mnist, "test", 12, seed=0, frames=5, return_meta=True)
-    assert long.shape == (12, 5, 16, 16, 1)
+    long, lmeta = eval_clips(mnist, "test", 12, seed=0, frames=3, return_meta=True)
+    assert long.shape == (12, 3, 16, 16, 1)
     # Protocol "start" (paper Table 2, BAIR: 100 samples per test video, each conditioned on its first
-    # frame): repeats of a record start at frame 0 as well.
+    # frame): repeats of a record start at frame 0 as well (offsets 0..4 would be possible here).
     for clip, key in zip(long, lmeta["key"]):
-        assert np.array_equal(clip, recs[key][0:10:2])
+        assert np.array_equal(clip, recs[key][0:6:2])
     rand = DataConfig(**{**mnist.__dict__, "eval_offset": "random"})
     r1, m1 = eval_clips(rand, "test", 5, seed=2, return_meta=True)
     assert np.array_equal(r1, eval_clips(rand, "test", 5, seed=2))

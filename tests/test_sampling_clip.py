@@ -124,3 +124,16 @@ def test_briefly_trained_eps_model_stays_in_range_at_few_steps(tmp_path):
     off, on = saturated(False), saturated(True)
     print(f"saturated pixels: clip_x off {off:.3f}, on {on:.3f}")
     assert on < 0.5 * off
+
+
+def test_eps_configs_sample_with_clipping():
+    """Every shipped config of an ε-model samples with clip_x (the reference sampler's x̂ clipping)."""
+    from pathlib import Path
+
+    from vdm.config import load_config
+
+    repo = Path(__file__).resolve().parents[1]
+    eps = [p for p in sorted(repo.glob("config/**/*.yaml")) if load_config(p).diffusion.prediction == "eps"]
+    assert len(eps) >= 4
+    for path in eps:
+        assert load_config(path).sample.clip_x, f"{path}: an ε-model sampled without clip_x"
