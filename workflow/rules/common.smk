@@ -170,33 +170,28 @@ TABLES = [t for t in TABLE_NAMES if table_rows(t)]
 CELLS = sorted({(run, setting) for t in TABLES for _, run, setting in table_rows(t)})
 
 
-def _resolved(exp, what):
-    """The ExperimentConfig of a resolved config dict; errors name the config file, the cell and the key."""
+def _checked(exp, what, check):
+    """Build the ExperimentConfig of a resolved config dict as the vdm commands will, and ``check`` it;
+    an error names the config file, the grid cell ("training run img8", "sample set ..."), key and value."""
     try:
-        return ExperimentConfig.from_dict(exp, source=f"{CONFIG_SOURCE}: {what}")
+        cfg = ExperimentConfig.from_dict(exp, source=f"{CONFIG_SOURCE}: {what}")
+        check(cfg)
+        return cfg
     except ConfigError as e:
-        raise WorkflowError(f"config error: {e}") from None
+        message = str(e) if str(e).startswith(CONFIG_SOURCE) else f"{CONFIG_SOURCE}: {what}: {e}"
+        raise WorkflowError(f"config error: {message}") from None
 
 
 def _check_configs():
-    """Build and check every resolved training and sampling config of the grid before any job runs, as
-    the vdm commands will load them: a bad value fails here, naming the file, the key and the value,
-    not hours later in a job."""
-    what = f"{CONFIG_SOURCE}: "
-    try:
-        for run in RUNS:
-            cfg = _resolved(experiment(train_overrides(run), skip=TRAIN_SKIPPED), f"training run {run}")
-            what = f"{CONFIG_SOURCE}: training run {run}: "
-            check_training(cfg)
-        for run, setting in CELLS:
-            cfg = _resolved(experiment(sample_overrides(run, setting)), f"sample set {run}/{setting}")
-            what = f"{CONFIG_SOURCE}: sample set {run}/{setting}: "
-            check_sampling(cfg)
-        if not all(os.path.isfile(f"{SHARDS}/{split}/manifest.json") for split in ("train", "test")):
-            what = f"{CONFIG_SOURCE}: "
-            check_data_inputs(cfg)  # the shards are still to be written: their inputs must be there
-    except ConfigError as e:
-        raise WorkflowError(f"config error: {what}{e}") from None
+    """Build and check every resolved training and sampling config of the grid before any job runs: a bad
+    value fails here, not hours later in a job. While the shards are still to be written, their inputs
+    (data.root) must exist."""
+    for run in RUNS:
+        _checked(experiment(train_overrides(run), skip=TRAIN_SKIPPED), f"training run {run}", check_training)
+    for run, setting in CELLS:
+        _checked(experiment(sample_overrides(run, setting)), f"sample set {run}/{setting}", check_sampling)
+    if not all(os.path.isfile(f"{SHARDS}/{split}/manifest.json") for split in ("train", "test")):
+        _checked(experiment(train_overrides(MAIN_RUN), skip=TRAIN_SKIPPED), "data", check_data_inputs)
 
 
 _check_configs()
