@@ -1,5 +1,6 @@
 """Checks across config sections, run before any job: the workflow calls them for every resolved run and
-sampling config when it parses the Snakefile, the stage commands when they load their config.
+sampling config when it parses the Snakefile; the trainer calls :func:`check_training` before it builds
+the network.
 
 Each section validates itself (``<Part>Config.validate``); what no single section can know is checked
 here: the data against the network (:func:`check_training`), the sampling task against the clips and the
@@ -35,8 +36,8 @@ def evaluated_frames(cfg: ExperimentConfig) -> int:
     return cfg.sample.total_frames if cfg.sample.task == "extension" else sampled_frames(cfg)
 
 
-def check_sampling(cfg: ExperimentConfig, *, fvd: bool = True) -> None:
-    """The ``sample`` section fits the data and the network of ``cfg`` (and, with ``fvd``, the I3D detector)."""
+def check_sampling(cfg: ExperimentConfig) -> None:
+    """The ``sample`` section fits the data and the network of ``cfg``, and its videos the I3D detector (FVD)."""
     check_training(cfg)
     sc, m = cfg.sample, cfg.model
     T = sampled_frames(cfg)
@@ -61,7 +62,7 @@ def check_sampling(cfg: ExperimentConfig, *, fvd: bool = True) -> None:
     if m.num_classes > 0 and sc.class_labels == "eval" and cfg.data.num_classes == 0:
         raise ConfigError("sample.class_labels 'eval' takes the labels of the conditioning clips, but "
                           "data.num_classes is 0 (the clips carry no labels)")
-    if fvd and evaluated_frames(cfg) < I3D_MIN_FRAMES:
+    if evaluated_frames(cfg) < I3D_MIN_FRAMES:
         raise ConfigError(f"FVD needs videos of at least {I3D_MIN_FRAMES} frames (I3D); the sampled videos have "
                           f"{evaluated_frames(cfg)} ({'sample.total_frames' if sc.task == 'extension' else where_T})")
 

@@ -199,7 +199,7 @@ def encode_mp4(video: np.ndarray, fps: float, crf: int) -> bytes:
         stream.codec_context.thread_count = 1
         # Same frames, same bytes: one x264 thread, explicit timestamps, and no macroblock-tree rate control
         # (with it, x264's assembly made ~1 in 20 small videos differ from run to run; measured with
-        # tests/test_data_shard.py::test_mp4_shards_are_byte_identical).
+        # tests/test_determinism.py::test_shards_are_byte_identical_across_runs_and_workers).
         stream.options = {"crf": str(crf), "preset": "medium", "tune": "fastdecode", "threads": "1",
                           "x264-params": "no-mbtree=1"}
         for i, frame in enumerate(rgb):

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from vdm.checks import check_training
 from vdm.config import ExperimentConfig, dump_config, to_dict
 from vdm.diffusion import CosineSchedule, diffusion_loss
 from vdm.train import checkpoint as ckpt
@@ -254,12 +255,7 @@ class Trainer:
 
     # ---- set-up helpers ---------------------------------------------------------------------------
     def _check_config(self) -> None:
-        m, d = self.cfg.model, self.cfg.data
-        if m.image_size != d.resolution or m.in_channels != d.channels:
-            raise ValueError(
-                f"model.image_size/in_channels ({m.image_size}/{m.in_channels}) do not match "
-                f"data.resolution/channels ({d.resolution}/{d.channels})"
-            )
+        check_training(self.cfg)  # data vs network (ConfigError, a ValueError), as the workflow checks it
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         tc = self.tc
@@ -489,16 +485,11 @@ class Trainer:
     # ---- the run --------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Train to ``train.steps`` (resuming), holding the work directory's lock on rank 0."""
-        lock = WorkdirLock(self.workdir, LOCK_NAME, "training") if self.dist.is_main else None
-        if lock is not None:
-            lock.acquire()  # WorkdirBusy: a second training on this folder stops here, before touching it
-        try:
+        # WorkdirBusy: a second training on this folder stops here, before touching it.
+        with WorkdirLock(self.workdir, LOCK_NAME, "training") if self.dist.is_main else contextlib.nullcontext():
             if self.dist.is_main:
                 self._remove_stale_temporaries()
             return self._run()
-        finally:
-            if lock is not None:
-                lock.release()
 
     def _remove_stale_temporaries(self) -> None:
         """A kill while saving leaves ``.<name>.<random>.tmp`` files (GBs for a paper-size state): ours go."""

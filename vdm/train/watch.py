@@ -26,14 +26,12 @@ log = logging.getLogger(__name__)
 
 
 def frame_strip(videos: np.ndarray, pad: int = 1) -> np.ndarray:
-    """uint8 [N, T, H, W, C] -> one image uint8 [N·(H+pad)+pad, T·(W+pad)+pad, C]: row i = video i's frames."""
+    """uint8 [N, T, H, W, C] -> one image uint8 [N·(H+pad)+pad, T·(W+pad)+pad, C]: row i = video i's frames
+    (the GIF grid's layout with every frame as a one-frame video, T per row)."""
+    from vdm.sampling.gif import video_grid
+
     N, T, H, W, C = videos.shape
-    out = np.zeros((N * (H + pad) + pad, T * (W + pad) + pad, C), np.uint8)
-    for i in range(N):
-        for t in range(T):
-            y, x = pad + i * (H + pad), pad + t * (W + pad)
-            out[y:y + H, x:x + W] = videos[i, t]
-    return out
+    return video_grid(videos.reshape(N * T, 1, H, W, C), ncols=T, pad=pad)[0]
 
 
 def write_png(path: str | Path, image: np.ndarray, scale: int = 1) -> None:
@@ -68,8 +66,7 @@ class SampleGrids:
         from vdm.sampling.cli import to_uint8
         from vdm.sampling.seeds import StackedGenerator
 
-        self.net.load_state_dict({k: v.to(p.dtype) for (k, v), p in zip(ema_shadow.items(),
-                                                                         self.net.state_dict().values())})
+        self.net.load_state_dict(ema_shadow)  # by name; copied into the network's dtype
         m, d = self.cfg.model, self.cfg.data
         N = self.cfg.train.sample_grid
         device = next(self.net.parameters()).device

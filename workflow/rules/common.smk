@@ -27,6 +27,7 @@ import yaml
 from vdm.checks import check_data_inputs, check_sampling, check_training
 from vdm.config import WORKFLOW_SECTIONS, ConfigError, ExperimentConfig
 from vdm.grid import SETTING_RE, parse_setting, setting_name
+from vdm.utils.io import atomic_path
 
 # Jobs call the `vdm` console script. `.venv/bin/snakemake` is often run without activating the
 # virtualenv: put the running interpreter's bin folder first on PATH (a conda job environment, when
@@ -52,13 +53,13 @@ def run_name(images_per_video, step=None):
     return f"img{int(images_per_video)}" + ("" if step is None else f"-step{int(step)}")
 
 
-def run_images(run):
-    return int(run[len("img"):].split("-")[0])
-
-
 def base_run(run):
     """The training run of a run name (img8-step500 -> img8)."""
     return run.split("-")[0]
+
+
+def run_images(run):
+    return int(base_run(run)[len("img"):])
 
 
 def setting_overrides(name):
@@ -174,9 +175,7 @@ def _checked(exp, what, check):
     """Build the ExperimentConfig of a resolved config dict as the vdm commands will, and ``check`` it;
     an error names the config file, the grid cell ("training run img8", "sample set ..."), key and value."""
     try:
-        cfg = ExperimentConfig.from_dict(exp, source=f"{CONFIG_SOURCE}: {what}")
-        check(cfg)
-        return cfg
+        check(ExperimentConfig.from_dict(exp, source=f"{CONFIG_SOURCE}: {what}"))
     except ConfigError as e:
         message = str(e) if str(e).startswith(CONFIG_SOURCE) else f"{CONFIG_SOURCE}: {what}: {e}"
         raise WorkflowError(f"config error: {message}") from None
@@ -279,9 +278,8 @@ def copy_step_export(src, dst, log, run):
             f"ablation.checkpoints listed the step (train.export_steps); to evaluate it, retrain from step 0 "
             f"(rm -r {OUT}/train/{run} {OUT}/models/{run}.pt)."
         )
-    tmp = f"{dst}.tmp"
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
     with open(log, "w") as f:
         f.write(f"copied {src} -> {dst}\n")
 
