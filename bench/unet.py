@@ -13,7 +13,8 @@ Each measurement runs in its own subprocess (so peak RSS is per model), alternat
 theirs (A B A B ...). What is timed, for both networks and on the same input shape:
 
 * train step: network forward + MSE against a fixed target + backward + ``torch.optim.Adam`` step
-  (train mode). lucidrains' network is a discrete-time DDPM ε-network fed an integer step
+  (train mode; ``foreach=True`` as in vdm's trainer, for both networks; ``--adam-loop``: the per-tensor
+  loop, torch's CPU default). lucidrains' network is a discrete-time DDPM ε-network fed an integer step
   t ∈ [0, 1000); ours is fed log-SNR λ_t. No diffusion process, EMA or data loading is timed.
 * network evaluation: one forward pass in eval mode under ``torch.no_grad`` (a sampler's call).
 * peak RSS: the subprocess's ``ru_maxrss`` after all steps (includes the interpreter and torch).
@@ -88,7 +89,7 @@ def count(net) -> int:
 
 
 def measure(which: str, size: str, frames: int, res: int, batch: int, threads: int, repeats: int,
-            warmup: int, overrides: dict) -> dict:
+            warmup: int, overrides: dict, adam_loop: bool = False) -> dict:
     """Build one network and time it in this process. ``which``: ``ours`` or ``lucidrains``."""
     import torch
     import torch.nn.functional as F
@@ -111,7 +112,9 @@ def measure(which: str, size: str, frames: int, res: int, batch: int, threads: i
         cond = CosineSchedule(-20.0, 20.0)(torch.rand(batch, generator=g))  # λ_t [B]
     else:
         cond = torch.randint(0, 1000, (batch,), generator=g)  # DDPM step [B]
-    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    # the optimizer vdm's trainer uses (foreach: multi-tensor kernels, bitwise the per-tensor loop), the
+    # same for both networks; --adam-loop times the per-tensor loop (torch's CPU default) instead
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4, foreach=not adam_loop)
 
     def train_step() -> float:
         t0 = time.perf_counter()
@@ -149,6 +152,8 @@ def run_worker(which: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", which, "--size", args.size,
            "--frames", str(args.frames), "--res", str(args.res), "--batch", str(args.batch),
            "--threads", str(args.threads), "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
+    if args.adam_loop:
+        cmd.append("--adam-loop")
     for s in args.set:
         cmd += ["--set", s]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
@@ -175,7 +180,8 @@ def vs_lucidrains(args: argparse.Namespace) -> int:
     if abs(rel) > PARAM_TOLERANCE:
         raise SystemExit(f"parameter counts differ by {rel:+.1%} (> ±{PARAM_TOLERANCE:.0%}); adjust --set")
     print(f"shape [B, C, T, H, W] = [{args.batch}, 3, {args.frames}, {args.res}, {args.res}], "
-          f"{args.threads} threads, {args.repeats} timed steps after {args.warmup} warm-up, {args.pairs} pairs")
+          f"{args.threads} threads, {args.repeats} timed steps after {args.warmup} warm-up, {args.pairs} pairs, "
+          f"Adam {'per-tensor loop' if args.adam_loop else 'foreach'}")
     ratios = []
     for i in range(args.pairs):
         a = run_worker("ours", args)
@@ -213,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="U-Net config override (e.g. --set base_channels=64), repeatable")
     ap.add_argument("--vs-lucidrains", action="store_true", help="compare with video-diffusion-pytorch 0.7.0")
     ap.add_argument("--pairs", type=int, default=5, help="A/B pairs for --vs-lucidrains")
+    ap.add_argument("--adam-loop", action="store_true",
+                    help="time Adam as a per-tensor loop (torch's CPU default) instead of foreach, both networks")
     ap.add_argument("--worker", choices=["ours", "lucidrains"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.size is None:
@@ -221,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         return vs_lucidrains(args)
     overrides = dict(_parse_override(s) for s in args.set)
     res = measure(args.worker or "ours", args.size, args.frames, args.res, args.batch, args.threads,
-                  args.repeats, args.warmup, overrides)
+                  args.repeats, args.warmup, overrides, args.adam_loop)
     if args.worker:
         print(json.dumps(res))
     else:

@@ -3,7 +3,9 @@ conditioning dropout, the NaN stop, and the submitit/SLURM parameters of the lau
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import inspect
 import math
 
 import pytest
@@ -112,6 +114,30 @@ def test_lr_warmup(tmp_path):
     assert isinstance(tr.optimizer, torch.optim.AdamW)
     tr2 = Trainer(_cfg(train={"weight_decay_mode": "l2"}), tmp_path / "b", None, make_loader=ArrayLoader)
     assert type(tr2.optimizer) is torch.optim.Adam and tr2.lr_at(0) == tr2.tc.lr
+
+
+@pytest.mark.parametrize("mode", ["decoupled", "l2"])
+def test_foreach_adam_is_bitwise_the_per_tensor_loop(tmp_path, mode):
+    """The trainer's optimizer is the multi-tensor (foreach) Adam/AdamW, and its steps are bitwise those of
+    torch's per-tensor loop (so the speed-up changes no number)."""
+    from vdm.train.loop import Trainer
+
+    tr = Trainer(_cfg(train={"weight_decay_mode": mode, "weight_decay": 0.01}), tmp_path, None,
+                 make_loader=ArrayLoader)
+    assert tr.optimizer.defaults["foreach"] is True
+    loop_model = copy.deepcopy(tr.model)
+    accepted = inspect.signature(type(tr.optimizer)).parameters
+    kw = {k: v for k, v in tr.optimizer.defaults.items() if k in accepted}
+    loop_opt = type(tr.optimizer)(loop_model.parameters(), **{**kw, "foreach": False})
+    g = torch.Generator().manual_seed(0)
+    for step in range(3):
+        for p, q in zip(tr.model.parameters(), loop_model.parameters()):
+            p.grad = torch.randn(p.shape, generator=g) * (step + 1)
+            q.grad = p.grad.clone()
+        tr.optimizer.step()
+        loop_opt.step()
+    for p, q in zip(tr.model.parameters(), loop_model.parameters()):
+        assert torch.equal(p, q)
 
 
 def test_conditioning_dropout(tmp_path):

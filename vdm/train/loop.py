@@ -259,7 +259,11 @@ class Trainer:
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
         tc = self.tc
-        kw = dict(lr=tc.lr, betas=(tc.adam_beta1, tc.adam_beta2), eps=tc.adam_eps, weight_decay=tc.weight_decay)
+        # foreach: one multi-tensor kernel per Adam operation instead of a loop over the parameter tensors
+        # (≈ 9,000 fewer operator calls per step for a 355-tensor U-Net); the same arithmetic, bitwise
+        # (tests/test_train_units.py::test_foreach_adam_is_bitwise_the_per_tensor_loop)
+        kw = dict(lr=tc.lr, betas=(tc.adam_beta1, tc.adam_beta2), eps=tc.adam_eps, weight_decay=tc.weight_decay,
+                  foreach=True)
         if tc.weight_decay_mode == "decoupled":
             return torch.optim.AdamW(self.model.parameters(), **kw)
         return torch.optim.Adam(self.model.parameters(), **kw)
