@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from vdm.report.findings import finding_of
+
 PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
 
 # Order and headers of the setting columns (the ablation axes, paper Tables 2-6).
@@ -256,6 +258,9 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
             + ". Context only: a different data set, resolution and model size.",
             "",
         ]
+    found = finding_of(table, rows)
+    if found is not None:
+        lines += [f"**{'Finding' if found.verdict else 'Learning'}.** {found.text}", ""]
     return "\n".join(lines)
 
 
