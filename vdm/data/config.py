@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from vdm.config_base import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
@@ -63,8 +65,6 @@ class DataConfig:
         return self.frames * self.frameskip
 
     def validate(self) -> None:
-        from vdm.config import ConfigError
-
         if self.frames < 1:
             raise ConfigError(f"frames must be >= 1, got {self.frames}")
         if self.frameskip < 1:

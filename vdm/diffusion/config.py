@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from vdm.config_base import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class DiffusionConfig:
@@ -19,7 +21,5 @@ class DiffusionConfig:
     t_sampling: Literal["uniform", "low_discrepancy"] = "uniform"
 
     def validate(self) -> None:
-        from vdm.config import ConfigError
-
         if not self.logsnr_min < self.logsnr_max:
             raise ConfigError(f"logsnr_min ({self.logsnr_min}) must be < logsnr_max ({self.logsnr_max})")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from vdm.config_base import ConfigError
+
 I3D_MIN_FRAMES = 9  # fewer frames leave < 2 positions for I3D's final 2x7x7 average pool
 
 
@@ -39,8 +41,6 @@ class EvalConfig:
     cache_dir: str = "results/fvd_cache"
 
     def validate(self) -> None:
-        from vdm.config import ConfigError
-
         if self.num_real < 2:
             raise ConfigError(f"num_real must be >= 2 (a covariance needs 2 samples), got {self.num_real}")
         if self.batch_size < 1:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
+from vdm.config_base import ConfigError, from_dict
+
 
 @dataclasses.dataclass(frozen=True)
 class UNetConfig:
@@ -34,8 +36,6 @@ class UNetConfig:
     gradient_checkpointing: bool = False
 
     def validate(self) -> None:
-        from vdm.config import ConfigError
-
         if self.head_dim <= 0:
             raise ConfigError(f"head_dim must be > 0, got {self.head_dim}")
         levels = len(self.channel_mult)
@@ -87,8 +87,6 @@ def resolve_model_dict(d: Mapping[str, Any]) -> dict[str, Any]:
     if name is None or name == "custom":
         return d
     if name not in SIZES:
-        from vdm.config import ConfigError
-
         raise ConfigError(f"model.size: unknown size {name!r} (known: {', '.join(SIZES)})")
     out = dict(SIZES[name])
     out.update(d)
@@ -96,6 +94,4 @@ def resolve_model_dict(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def named_size(name: str, **overrides: Any) -> UNetConfig:
-    from vdm.config import from_dict
-
     return from_dict(UNetConfig, resolve_model_dict({"size": name, **overrides}), "model")

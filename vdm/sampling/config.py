@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from vdm.config_base import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:
@@ -68,8 +70,6 @@ class SampleConfig:
     gif_fps: float = 8.0  # frames per second of the GIF grid
 
     def validate(self) -> None:
-        from vdm.config import ConfigError
-
         checks = [
             (self.steps >= 1, f"steps must be >= 1, got {self.steps}"),
             (0.0 <= self.gamma <= 1.0, f"gamma must be in [0, 1], got {self.gamma}"),

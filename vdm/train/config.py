@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
+from vdm.config_base import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -66,8 +68,6 @@ class TrainConfig:
     text_encoder: str = ""
 
     def validate(self) -> None:
-        from vdm.config import ConfigError
-
         positive = {"steps": self.steps, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
                     "checkpoint_every": self.checkpoint_every, "keep_checkpoints": self.keep_checkpoints,
                     "log_every": self.log_every}
@@ -116,8 +116,6 @@ class LaunchConfig:
     wait_timeout_min: float = 0.0  # give up waiting for the job after this long (0 = wait until it ends)
 
     def validate(self) -> None:
-        from vdm.config import ConfigError
-
         for name in ("nodes", "tasks_per_node", "cpus_per_task", "timeout_min"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
