@@ -74,3 +74,16 @@ def test_a_table_markdown_states_its_finding(tmp_path):
     assert "**Finding.** Paper (Table 5)" in md
     assert "**reproduced** at this scale" in md  # w = 5 [125, 135] is separated from w = 0 [95, 105]
     assert findings.finding_of("main", tables.build_rows(spec)) is None
+
+
+def test_registry_tables_have_a_paper_table_and_their_plot_axis_is_a_varied_key():
+    from vdm.report import plots, registry
+
+    known = {r["table"] for r in tables.paper_table_rows()}
+    for name, t in registry.TABLES.items():
+        assert not t.paper_table or t.paper_table in known, (name, t.paper_table)
+        assert set(t.varies) <= set(registry.KEY_COLUMNS), name
+        if t.axis is not None:
+            assert t.axis[0] in t.varies and plots.LINE_AXES[name] == t.axis
+    assert set(findings.FINDINGS) <= set(registry.TABLES)
+    assert tables.TABLE_TITLES["guidance"] == registry.TABLES["guidance"].title

@@ -33,6 +33,7 @@ def _spec(text: str) -> dict:
 
 def cmd_table(args: argparse.Namespace) -> int:
     from vdm.report import plots, tables
+    from vdm.report.registry import title_of
 
     spec = _spec(args.spec)
     rows = tables.build_rows(spec)
@@ -40,7 +41,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     tables.write_markdown(rows, spec, args.md)
     log.info("table %s: %d rows -> %s, %s", spec.get("table"), len(rows), args.csv, args.md)
     if args.plot:
-        plots.plot_table(spec["table"], rows, args.plot, tables.TABLE_TITLES.get(spec["table"], ""))
+        plots.plot_table(spec["table"], rows, args.plot, title_of(spec["table"]))
         log.info("plot -> %s", args.plot)
     if args.gif:
         labels = [plots._label(r) if spec["table"] in ("sampler", "conditioning") else _gif_label(r)

@@ -18,9 +18,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-LINE_AXES = {"guidance": ("guidance_weight", "classifier-free guidance weight w"),
-             "joint_training": ("images_per_video", "independent images per video K"),
-             "training": ("step", "training step (EMA weights)")}
+from vdm.report.registry import TABLES
+
+# line plots: the table's axis (row key, label) from the registry; the other tables get one bar per row
+LINE_AXES = {name: t.axis for name, t in TABLES.items() if t.axis is not None}
 
 
 def _errors(rows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:

@@ -23,28 +23,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from vdm.report.findings import finding_of
+from vdm.report.registry import KEY_COLUMNS, TABLES, title_of
 
 PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
 
-# Order and headers of the setting columns (the ablation axes, paper Tables 2-6).
-KEY_COLUMNS = {
-    "step": "training step",
-    "images_per_video": "images / video",
-    "sampler": "sampler",
-    "steps": "steps",
-    "guidance_weight": "guidance w",
-    "cond_method": "conditioning",
-    "w_r": "w_r",
-}
-
-TABLE_TITLES = {
-    "main": "Main result",
-    "joint_training": "Joint video-image training: images per video (paper Table 4)",
-    "guidance": "Classifier-free guidance weight (paper Table 5)",
-    "sampler": "Sampler: ancestral vs Langevin predictor-corrector (paper Tables 2-3)",
-    "conditioning": "Conditioning method: reconstruction guidance vs replacement (paper Table 6)",
-    "training": "Along training: the main run's EMA weights at several steps, main sampling setting",
-}
+# Setting columns and titles of the tables: vdm/report/registry.py (one registry of the ablation tables).
+TABLE_TITLES = {name: t.title for name, t in TABLES.items()}
 
 COLUMNS = [
     "run", "setting", "metric", "value", "interval_low", "interval_high", "n_generated", "n_real",
@@ -226,7 +210,7 @@ def _fmt(v: Any, digits: int = 2) -> str:
 def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> str:
     table = spec.get("table", "")
     ref = spec.get("paper")
-    lines = [f"## {TABLE_TITLES.get(table, table)}", ""]
+    lines = [f"## {title_of(table)}", ""]
     if spec.get("note"):
         lines += [f"> {spec['note']}", ""]
     keys = [k for k in KEY_COLUMNS if any(k in r for r in rows)]

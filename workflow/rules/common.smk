@@ -27,6 +27,7 @@ import yaml
 from vdm.checks import check_data_inputs, check_sampling, check_training
 from vdm.config import WORKFLOW_SECTIONS, ConfigError, ExperimentConfig
 from vdm.grid import SETTING_RE, parse_setting, setting_name
+from vdm.report.registry import TABLE_NAMES
 from vdm.utils.io import atomic_path
 
 # Jobs call the `vdm` console script. `.venv/bin/snakemake` is often run without activating the
@@ -163,10 +164,9 @@ def table_rows(table):
                         extra["w_r"] = w_r
                     rows.append((keys, MAIN_RUN, _with(**extra)))
         return rows
-    raise ValueError(f"unknown table {table!r}")
+    raise ValueError(f"table {table!r} of vdm/report/registry.py has no rows here (table_rows)")
 
 
-TABLE_NAMES = ("main", "training", "joint_training", "guidance", "sampler", "conditioning")
 TABLES = [t for t in TABLE_NAMES if table_rows(t)]
 CELLS = sorted({(run, setting) for t in TABLES for _, run, setting in table_rows(t)})
 
