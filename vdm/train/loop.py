@@ -17,18 +17,13 @@ check, ``train.max_loss``), so the newest state left is the last good one and a 
 from __future__ import annotations
 
 import contextlib
-import csv
 import logging
 import math
-import random
 import signal
-import threading
 import time
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -37,14 +32,17 @@ from vdm.config import ExperimentConfig, dump_config, to_dict
 from vdm.diffusion import CosineSchedule, diffusion_loss
 from vdm.train import checkpoint as ckpt
 from vdm.train import distributed as D
+from vdm.train.csvlog import CSV_COLUMNS, CsvLog  # noqa: F401 (CSV_COLUMNS re-exported)
 from vdm.train.ema import EMA
+from vdm.train.seeds import derive_seed, draw_noise, get_rng_state, set_rng_state  # noqa: F401 (re-exported)
+from vdm.train.signals import StopSignals
+from vdm.train.text import TextConditioning
 from vdm.train.watch import Board, SampleGrids
-from vdm.utils.io import WorkdirLock, atomic_open, remove_stale_temporaries, remove_stale_temporaries_of
+from vdm.utils.io import WorkdirLock, remove_stale_temporaries, remove_stale_temporaries_of
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "train.lock"  # <workdir>/train.lock: held by the training that writes this folder
-CSV_COLUMNS = ("step", "samples_seen", "loss", "lr", "samples_per_s", "grad_norm", "elapsed_s")
 # Config sections/fields that may change between a run and its resumption without breaking exactness
 # of what was already trained (a longer run, other logging/checkpoint cadence, other launcher).
 _RESUME_FREE = {"train.steps", "train.checkpoint_every", "train.keep_checkpoints", "train.log_every",
@@ -66,114 +64,6 @@ LoaderFactory = Callable[..., Iterable[dict[str, Any]]]
 
 
 # ------------------------------------------------------------------------------------------------
-# Seeds: one root seed, split explicitly by purpose, rank, step and example.
-# ------------------------------------------------------------------------------------------------
-def derive_seed(seed: int, purpose: str, *ints: int) -> int:
-    """A 63-bit seed from (seed, purpose, ints...) through numpy's SeedSequence (no collisions by design)."""
-    words = np.random.SeedSequence([seed, zlib.crc32(purpose.encode()), *ints]).generate_state(2, np.uint32)
-    return int((int(words[0]) << 31) ^ int(words[1])) & ((1 << 63) - 1)
-
-
-def draw_noise(
-    seed: int, step: int, first_index: int, batch_size: int, x_shape: tuple[int, ...], device: torch.device,
-    *, low_discrepancy: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """t [b], ε [b, C, T, H, W] and a uniform coin [b] for the CFG dropout, one generator per example.
-
-    Example i of this micro-batch is example ``first_index + i`` of the global batch of ``step``
-    (``batch_size`` examples: all ranks and micro-batches), so the draws do not depend on the split.
-    Low-discrepancy t (Kingma et al. 2021): (u0 + j / batch_size) mod 1, one u0 per step.
-    """
-    b = x_shape[0]
-    gen = torch.Generator(device=device)
-    t, eps, coin = torch.empty(b, device=device), torch.empty(x_shape, device=device), torch.empty(b, device=device)
-    for i in range(b):
-        gen.manual_seed(derive_seed(seed, "example", step, first_index + i))
-        t[i] = torch.rand((), generator=gen, device=device)
-        coin[i] = torch.rand((), generator=gen, device=device)
-        eps[i] = torch.randn(x_shape[1:], generator=gen, device=device)  # [C, T, H, W]
-    if low_discrepancy:
-        gen.manual_seed(derive_seed(seed, "t0", step))
-        u0 = torch.rand((), generator=gen, device=device)
-        j = torch.arange(first_index, first_index + b, device=device, dtype=torch.float64)
-        t = torch.remainder(u0 + j / batch_size, 1.0).float()
-    return t, eps, coin
-
-
-# ------------------------------------------------------------------------------------------------
-# RNG state of one rank (model dropout, anything drawing from the global generators).
-# ------------------------------------------------------------------------------------------------
-def get_rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
-        "python": _py_state_to_builtin(random.getstate()),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
-
-
-def _py_state_to_builtin(s: tuple) -> tuple:
-    return (int(s[0]), list(s[1]), s[2])
-
-
-# ------------------------------------------------------------------------------------------------
-# Stop signals.
-# ------------------------------------------------------------------------------------------------
-class StopSignals:
-    """Records SIGTERM/SIGINT (stop) and SIGUSR2 (preempt, under submitit) to act on at a step boundary."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self.preempt = False
-        self.signame = ""
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR2):
-            self._previous[sig] = signal.getsignal(sig)
-            signal.signal(sig, self._handle)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.signame = signal.Signals(signum).name
-        if signum == signal.SIGUSR2 and callable(self._previous.get(signal.SIGUSR2)):
-            self.preempt = True
-        else:
-            self.stop = True
-        log.warning("received %s: stopping after the current step", self.signame)
-
-    def hand_over_preemption(self) -> None:
-        """Call the handler that was installed before (submitit: checkpoint + requeue + exit)."""
-        handler = self._previous.get(signal.SIGUSR2)
-        self.restore()
-        # `scontrol requeue` makes SLURM send SIGTERM to every process of the job, the `scontrol` child
-        # itself included; an ignored SIGTERM is inherited across exec, so it survives to confirm.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if callable(handler):
-            handler(signal.SIGUSR2, None)
-
-
-# ------------------------------------------------------------------------------------------------
 # Data and conditioning.
 # ------------------------------------------------------------------------------------------------
 def default_loader(cfg: ExperimentConfig, *, batch_size: int, seed: int, rank: int, world_size: int,
@@ -183,26 +73,6 @@ def default_loader(cfg: ExperimentConfig, *, batch_size: int, seed: int, rank: i
 
     return VideoLoader(cfg.data, "train", batch_size=batch_size, seed=seed, rank=rank, world_size=world_size,
                        num_workers=num_workers, mode="train")
-
-
-class TextConditioning:
-    """Captions → frozen text-encoder tokens on the training device (paper §2: BERT-large embeddings).
-
-    The encoder (``vdm.model.text_encoder``) computes each distinct caption once and caches it.
-    """
-
-    def __init__(self, name: str, text_dim: int):
-        from vdm.model.text_encoder import load_text_encoder
-
-        self.name = name or "minilm"
-        self.encoder = load_text_encoder(self.name)
-        if self.encoder.dim != text_dim:
-            raise ValueError(f"train.text_encoder {self.name!r} gives {self.encoder.dim}-d tokens but the model "
-                             f"has text_dim={text_dim}")
-
-    def __call__(self, captions: list[str], device: torch.device) -> tuple[Tensor, Tensor]:
-        tokens, mask = self.encoder(captions)  # [b, L, D], [b, L]
-        return tokens.to(device, torch.float32), mask.to(device, torch.bool)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -508,7 +378,7 @@ class Trainer:
         self.resume()
         if self.dist.is_main:
             dump_config(self.cfg, self.workdir / "config.yaml")
-        csv_log = _CsvLog(self.workdir / "train_log.csv", self.step) if self.dist.is_main else None
+        csv_log = CsvLog(self.workdir / "train_log.csv", self.step) if self.dist.is_main else None
         board = Board(self.workdir / "tb", self.step) if self.dist.is_main and tc.tensorboard else None
         grids = SampleGrids(self.cfg, self.model, self.workdir / "samples") if self.dist.is_main and tc.sample_every else None
         sampled = -1
@@ -612,31 +482,6 @@ def train(cfg: ExperimentConfig, workdir: str | Path, export_path: str | Path | 
     """Train (resuming from ``workdir`` if it holds a state) and write the export; returns {step, samples_seen}."""
     trainer = Trainer(cfg, workdir, export_path, make_loader=make_loader)
     return trainer.run()
-
-
-# ------------------------------------------------------------------------------------------------
-class _CsvLog:
-    """``train_log.csv``: one row per ``log_every`` steps; rows after the resumed step are dropped."""
-
-    def __init__(self, path: Path, resumed_step: int):
-        self.path = path
-        rows = []
-        if path.is_file():
-            with open(path, newline="") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= resumed_step]
-        with atomic_open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, CSV_COLUMNS)
-            w.writeheader()
-            w.writerows({k: r.get(k, "") for k in CSV_COLUMNS} for r in rows)
-        self.f = open(path, "a", newline="")
-        self.w = csv.DictWriter(self.f, CSV_COLUMNS)
-
-    def write(self, **row: float) -> None:
-        self.w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-        self.f.flush()
-
-    def close(self) -> None:
-        self.f.close()
 
 
 def _flat_diff(a: Any, b: Any, prefix: str = "") -> list[str]:
