@@ -9,6 +9,7 @@ from typing import Any
 
 log = logging.getLogger("vdm.train.loop")
 
+
 class StopSignals:
     """Records SIGTERM/SIGINT (stop) and SIGUSR2 (preempt, under submitit) to act on at a step boundary."""
 
