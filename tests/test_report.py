@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
+from vdm.artifacts import ArtifactError
+from vdm.artifacts.metrics import read_metrics
 from vdm.report import plots, tables
 from vdm.report.provenance import config_hash, provenance, seeds_summary
 
@@ -102,23 +104,23 @@ def test_paper_match_names_unknown_table_and_metric():
     "interval, low, high",
     [([1.0, 3.0], 1.0, 3.0), ({"low": 1.5, "high": 2.5}, 1.5, 2.5), (0.5, 1.5, 2.5), (None, math.nan, math.nan)],
 )
-def test_load_metrics_reads_every_interval_form(tmp_path, interval, low, high):
-    m = tables.load_metrics(write_metrics(tmp_path / "m.json", 2.0, interval=interval))
+def test_read_metrics_reads_every_interval_form(tmp_path, interval, low, high):
+    m = read_metrics(write_metrics(tmp_path / "m.json", 2.0, interval=interval))
     assert m["value"] == 2.0
     for got, want in ((m["interval_low"], low), (m["interval_high"], high)):
         assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want)
 
 
-def test_load_metrics_errors_name_the_file_and_key(tmp_path):
+def test_read_metrics_errors_name_the_file_and_key(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"metric": "fvd"}))
-    with pytest.raises(tables.ReportError, match=r"bad\.json.*'value'"):
-        tables.load_metrics(bad)
-    with pytest.raises(tables.ReportError, match="not found"):
-        tables.load_metrics(tmp_path / "missing.json")
+    with pytest.raises(ArtifactError, match=r"bad\.json.*'value'"):
+        read_metrics(bad)
+    with pytest.raises(ArtifactError, match="not found"):
+        read_metrics(tmp_path / "missing.json")
     (tmp_path / "garbage.json").write_text("{")
-    with pytest.raises(tables.ReportError, match="garbage.json"):
-        tables.load_metrics(tmp_path / "garbage.json")
+    with pytest.raises(ArtifactError, match="garbage.json"):
+        read_metrics(tmp_path / "garbage.json")
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +219,7 @@ def test_provenance_record_names_config_code_seeds_and_versions(tmp_path):
 
     from vdm.model.config import named_size
     from vdm.diffusion.config import DiffusionConfig
-    from vdm.train.export import save_export
+    from vdm.artifacts.export import save_export
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"seed": 7, "sample": {"steps": 4}}))

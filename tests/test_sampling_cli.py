@@ -19,7 +19,7 @@ from conftest import REPO, tiny_config_dict, write_config
 from vdm.diffusion.config import DiffusionConfig
 from vdm.model import UNet3D, named_size
 from vdm.sampling.cli import main
-from vdm.train.export import save_export
+from vdm.artifacts.export import save_export
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -105,7 +105,7 @@ def test_briefly_trained_eps_model_stays_in_range_at_few_steps(tmp_path):
     saturate to 0 or 255; with clipping (the ε configs' setting) they do not."""
     from conftest import ArrayLoader, tiny_config_dict
     from vdm.config import ExperimentConfig
-    from vdm.train.export import load_export
+    from vdm.artifacts.export import load_export
     from vdm.train.loop import train
 
     cfg = ExperimentConfig.from_dict(tiny_config_dict(diffusion={"prediction": "eps"},

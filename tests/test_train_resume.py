@@ -100,7 +100,7 @@ def test_exact_resume_after_sigterm_and_sigkill(tmp_path, tiny_shards):
     assert a["loader"] == b["loader"] and a["samples_seen"] == b["samples_seen"] == STEPS * 4
     # The log of the resumed run has every step once, in order, and the exports are identical.
     assert _logged_steps(run_dir) == list(range(1, STEPS + 1))
-    from vdm.train.export import load_export
+    from vdm.artifacts.export import load_export
 
     ea, eb = load_export(ref_dir / "export.pt"), load_export(run_dir / "export.pt")
     for (k, va), vb in zip(ea.net.state_dict().items(), eb.net.state_dict().values()):

@@ -216,7 +216,7 @@ def test_loss_above_max_loss_counts_as_diverged(tmp_path):
 def test_csv_log_and_export(tmp_path):
     import csv
 
-    from vdm.train.export import load_export
+    from vdm.artifacts.export import load_export
     from vdm.train.loop import CSV_COLUMNS, train
 
     cfg = _cfg(train={"steps": 4, "log_every": 2, "grad_clip": 1.0})
@@ -242,7 +242,7 @@ def test_watching_a_run_sample_grids_tensorboard_and_step_exports(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from conftest import assert_states_identical
-    from vdm.train.export import load_export
+    from vdm.artifacts.export import load_export
     from vdm.train.loop import train
 
     watched = _cfg(train={"steps": 4, "sample_every": 2, "sample_grid": 3, "sample_steps": 2,

@@ -130,7 +130,7 @@ def test_tiny_config_runs_end_to_end_locally(local_run):
     # FVD along training (ablation.checkpoints [0, 6]): the network before training and the final export
     training = read_csv(out / "report" / "tables" / "training.csv")
     assert [(int(r["step"]), r["run"]) for r in training] == [(0, "img2-step0"), (6, "img2")]
-    from vdm.train.export import load_export
+    from vdm.artifacts.export import load_export
 
     assert load_export(out / "models" / "img2-step0.pt").meta["step"] == 0
     assert (out / "report" / "plots" / "loss.png").read_bytes()[:4] == b"\x89PNG"

@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     from vdm.data.common import DataError
     from vdm.metrics.fvd import FVDError
     from vdm.metrics.i3d import I3DWeightsError
+    from vdm.artifacts.metrics import write_metrics
     from vdm.utils.io import write_json
 
     parser = build_parser()
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, DataError, FVDError, I3DWeightsError) as e:
         print(f"vdm evaluate: error: {e}", file=sys.stderr)
         return 2
-    write_json(args.out, metrics)
+    write_metrics(args.out, metrics)
     lo_hi = metrics["interval"]
     interval = f" [{lo_hi[0]:.2f}, {lo_hi[1]:.2f}]" if lo_hi else ""
     log.info("FVD = %.3f%s (%d real, %d generated%s) -> %s", metrics["value"], interval, metrics["n_real"],

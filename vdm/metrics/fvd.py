@@ -25,6 +25,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
+from vdm.artifacts import ArtifactError
+from vdm.artifacts.samples import read_samples
 from vdm.metrics import i3d as i3d_lib
 from vdm.metrics.config import EvalConfig
 
@@ -376,26 +378,11 @@ def default_cache_path(cfg: EvalConfig, info: Mapping[str, Any], split: str) -> 
 
 
 def load_videos_npz(path: str | os.PathLike, key: str = "videos") -> tuple[np.ndarray, dict[str, Any]]:
-    """(uint8 videos [N, T, H, W, C], the other small entries) of an npz, with clear errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise FVDError(f"{path}: file not found")
-    with np.load(path, allow_pickle=False) as z:
-        if key not in z:
-            raise FVDError(f"{path}: no {key!r} array (has {sorted(z.files)})")
-        videos = np.asarray(z[key])
-        extra: dict[str, Any] = {}
-        for k in z.files:
-            if k == key:
-                continue
-            a = z[k]
-            if a.dtype.kind in "US" and a.ndim == 0:
-                s = str(a)
-                try:
-                    extra[k] = json.loads(s)
-                except ValueError:
-                    extra[k] = s
-            elif a.size <= 4096:
-                extra[k] = a.tolist()
+    """A samples/clips ``.npz`` read with :func:`vdm.artifacts.samples.read_samples`, checked for I3D
+    (uint8 [N, T, H, W, C], T >= 9); every error is a :class:`FVDError` naming the file."""
+    try:
+        videos, extra = read_samples(path, key)
+    except ArtifactError as e:
+        raise FVDError(str(e)) from None
     check_videos(videos, name=f"{path}:{key}")
     return videos, extra

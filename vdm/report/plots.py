@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from vdm.artifacts.samples import read_samples
 from vdm.report.registry import TABLES
 
 # line plots: the table's axis (row key, label) from the registry; the other tables get one bar per row
@@ -137,13 +138,7 @@ def plot_loss(csv_paths: Sequence[str | Path], labels: Sequence[str], out: str |
 # --------------------------------------------------------------------------------------------
 def load_videos(path: str | Path, n: int) -> np.ndarray:
     """First ``n`` videos of a samples .npz: uint8 [n, T, H, W, C]."""
-    with np.load(path, allow_pickle=False) as z:
-        if "videos" not in z:
-            raise ValueError(f"{path}: no 'videos' array (keys: {', '.join(z.files)})")
-        v = z["videos"][:n]
-    if v.dtype != np.uint8 or v.ndim != 5:
-        raise ValueError(f"{path}: 'videos' must be uint8 [N, T, H, W, C], got {v.dtype} {v.shape}")
-    return v
+    return read_samples(path, limit=n)[0]
 
 
 def grid_frames(blocks: Sequence[np.ndarray], labels: Sequence[str], scale: int = 2, pad: int = 2) -> list:

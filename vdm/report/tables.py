@@ -15,13 +15,13 @@ guidance weight, sampler, conditioning method) is equal.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from vdm.artifacts.metrics import read_metrics
 from vdm.report.findings import finding_of
 from vdm.report.registry import KEY_COLUMNS, TABLES, title_of
 
@@ -38,49 +38,6 @@ COLUMNS = [
 
 class ReportError(ValueError):
     """A metrics file or spec is malformed; the message names it."""
-
-
-# --------------------------------------------------------------------------------------------
-# Metrics files (DESIGN: metrics contract)
-# --------------------------------------------------------------------------------------------
-def _interval(raw: Any, value: float, where: str) -> tuple[float, float]:
-    """(low, high) from [lo, hi], {"low", "high"} / {"lo", "hi"}, a ± half-width, or null."""
-    if raw is None:
-        return (math.nan, math.nan)
-    if isinstance(raw, Mapping):
-        for lo, hi in (("low", "high"), ("lo", "hi"), ("lower", "upper")):
-            if lo in raw and hi in raw:
-                return (float(raw[lo]), float(raw[hi]))
-        raise ReportError(f"{where}: interval {raw!r} has no low/high")
-    if isinstance(raw, (list, tuple)) and len(raw) == 2:
-        return (float(raw[0]), float(raw[1]))
-    if isinstance(raw, (int, float)):
-        return (value - float(raw), value + float(raw))
-    raise ReportError(f"{where}: cannot read interval {raw!r}")
-
-
-def load_metrics(path: str | Path) -> dict[str, Any]:
-    """One metrics JSON, normalised: metric, value, interval_low/high, n_real, n_generated (+ all raw keys)."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ReportError(f"metrics file not found: {path}") from None
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path}: not JSON ({e})") from None
-    for key in ("metric", "value"):
-        if key not in raw:
-            raise ReportError(f"{path}: missing key {key!r} (keys: {', '.join(sorted(raw))})")
-    value = float(raw["value"])
-    low, high = _interval(raw.get("interval"), value, str(path))
-    return {
-        **raw,
-        "value": value,
-        "interval_low": low,
-        "interval_high": high,
-        "n_real": raw.get("n_real"),
-        "n_generated": raw.get("n_generated"),
-    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,7 +114,7 @@ def build_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     ref = spec.get("paper")
     out = []
     for r in spec["rows"]:
-        m = load_metrics(r["metrics"])
+        m = read_metrics(r["metrics"])
         row: dict[str, Any] = {k: r["keys"][k] for k in KEY_COLUMNS if k in r["keys"]}
         row.update(
             run=r["run"], setting=r["setting"], metric=m["metric"], value=m["value"],

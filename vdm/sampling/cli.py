@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from vdm.artifacts.samples import read_samples, write_samples
+
 log = logging.getLogger("vdm.sample")
 
 
@@ -61,11 +63,9 @@ def load_clips(cfg, num: int, frames: int) -> tuple[np.ndarray, dict[str, Any]]:
         path = Path(sc.cond_npz)
         if not path.is_file():
             raise FileNotFoundError(f"sample.cond_npz: {path} not found")
-        with np.load(path, allow_pickle=False) as z:
-            if "videos" not in z:
-                raise ValueError(f"sample.cond_npz: {path} has no 'videos' array")
-            videos = z["videos"]
-            meta = {"cls": z["cls"][:num] if "cls" in z else None, "txt": list(z["txt"][:num]) if "txt" in z else None}
+        videos, extra = read_samples(path, arrays=("cls", "txt"))  # a clips .npz has the samples layout
+        meta = {"cls": extra["cls"][:num] if "cls" in extra else None,
+                "txt": list(extra["txt"][:num]) if "txt" in extra else None}
         if len(videos) < num:
             raise ValueError(f"sample.cond_npz: {path} has {len(videos)} videos, {num} are needed")
         return videos[:num], meta
@@ -233,13 +233,6 @@ def settings_dict(cfg, export, checkpoint: Path, device: torch.device) -> dict[s
     }
 
 
-def write_npz(path: str | Path, arrays: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
-    """Atomic ``.npz`` (no pickles: strings are stored as unicode arrays)."""
-    from vdm.utils.io import save_npz
-
-    save_npz(path, {"settings": np.asarray(json.dumps(settings, sort_keys=True)), **arrays})
-
-
 # ---------------------------------------------------------------------------------------------
 # Entry point
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"sample": to_dict(cfg.sample), "data": to_dict(cfg.data)}, indent=2, sort_keys=True))
         return 0
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    from vdm.train.export import load_export
+    from vdm.artifacts.export import load_export
 
     checkpoint = Path(args.checkpoint)
     try:
@@ -296,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"vdm sample: {e}", file=sys.stderr)
         return 2
-    write_npz(args.out, arrays, settings)
+    write_samples(args.out, arrays, settings)
     log.info("wrote %s: videos %s", args.out, arrays["videos"].shape)
     if args.gif:
         from vdm.sampling.gif import write_gif_grid

@@ -5,7 +5,7 @@ Public entry points (imported lazily by their modules, so ``import vdm.train`` s
 * ``vdm.train.loop.train(cfg, workdir, export_path) -> {"step", "samples_seen"}`` and ``Trainer``;
 * ``vdm.train.ema.EMA``; ``vdm.train.checkpoint`` (``save_state``, ``load_latest``, ``list_states``);
 * ``vdm.train.distributed.setup()`` (gloo on CPU, NCCL on GPU);
-* ``vdm.train.export.save_export`` / ``load_export`` (the training output that sampling reads).
+* ``vdm.artifacts.export.save_export`` / ``load_export`` (the training output that sampling reads).
 
 The command line is ``vdm train`` (``vdm/launch.py``).
 """

@@ -466,7 +466,7 @@ class Trainer:
             self.export(path)
 
     def export(self, path: Path | None = None) -> None:
-        from vdm.train.export import save_export
+        from vdm.artifacts.export import save_export
 
         meta = {"step": self.step, "samples_seen": self.step * self.tc.batch_size, "seed": self.cfg.seed,
                 "experiment": self.cfg.name, "world_size": self.dist.world_size,
