@@ -63,7 +63,7 @@ def test_training_and_sampling_are_byte_identical_in_two_workdirs(tmp_path):
         cwd = os.getcwd()
         os.chdir(tmp_path / run)  # the export path is recorded as given: the same relative path in both clones
         try:
-            assert sample_main(["--checkpoint", "model.pt", "--config", str(sample_cfg), "--out", "samples.npz",
+            assert sample_main(["--export", "model.pt", "--config", str(sample_cfg), "--out", "samples.npz",
                                 "--quiet"]) == 0
         finally:
             os.chdir(cwd)

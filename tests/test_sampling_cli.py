@@ -57,19 +57,19 @@ def _load(path):
 def test_unconditional_npz_gif_and_batch_invariance(setup):
     root, cfg, export = setup
     out, gif = root / "u.npz", root / "u.gif"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--gif", str(gif),
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out), "--gif", str(gif),
                  "--quiet"]) == 0
     z = _load(out)
     assert z["videos"].dtype == np.uint8 and z["videos"].shape == (3, 4, 16, 16, 1)
     assert z["seeds"].tolist() == [0, 1, 2]
     s = json.loads(str(z["settings"]))
-    assert s["sample"]["steps"] == 3 and s["model"]["image_size"] == 16 and len(s["checkpoint_sha256"]) == 64
+    assert s["sample"]["steps"] == 3 and s["model"]["image_size"] == 16 and len(s["export_sha256"]) == 64
     assert z["videos"].std() > 0 and not np.array_equal(z["videos"][0], z["videos"][1])
     with Image.open(gif) as im:
         assert im.n_frames == 4 and im.size[0] >= 2 * 16
     # same seeds, other batch size: the same videos (uint8 rounding may move a value by one step)
     out1 = root / "u1.npz"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out1), "--quiet",
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out1), "--quiet",
                  "--set", "sample.batch_size=1"]) == 0
     diff = np.abs(_load(out1)["videos"].astype(int) - z["videos"].astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01
@@ -79,7 +79,7 @@ def test_unconditional_npz_gif_and_batch_invariance(setup):
 def test_prediction_from_real_clips(setup, method):
     root, cfg, export = setup
     out = root / f"p-{method}.npz"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
                  "--set", "sample.task=prediction", "--set", "sample.cond_frames=2",
                  "--set", f"sample.cond_method={method}", "--set", "sample.sampler=langevin",
                  "--set", "sample.w_r=5"]) == 0
@@ -95,7 +95,7 @@ def test_prediction_from_real_clips(setup, method):
     assert not np.array_equal(z["videos"][:, 2:], real[:, 2:])
     if method == "replacement":  # sample.clips_seed picks other protocol clips
         out5 = root / "p5.npz"
-        assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out5), "--quiet",
+        assert main(["--export", str(export), "--config", str(cfg), "--out", str(out5), "--quiet",
                      "--set", "sample.task=prediction", "--set", "sample.clips_seed=5", "--set", "sample.steps=1"]) == 0
         assert np.array_equal(_load(out5)["cond_videos"], eval_clips(c.data, "test", 3, 5, frames=4))
 
@@ -103,7 +103,7 @@ def test_prediction_from_real_clips(setup, method):
 def test_extension_to_any_length(setup):
     root, cfg, export = setup
     out = root / "e.npz"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
                  "--set", "sample.task=extension", "--set", "sample.cond_frames=0", "--set", "sample.total_frames=9",
                  "--set", "sample.overlap=2", "--set", "sample.num_samples=2"]) == 0
     z = _load(out)
@@ -115,7 +115,7 @@ def test_superres_from_low_res_npz(setup):
     low = np.random.default_rng(0).integers(0, 256, (2, 4, 8, 8, 1), dtype=np.uint8)
     np.savez(root / "low.npz", videos=low)
     out = root / "s.npz"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
                  "--set", "sample.task=superres", "--set", f"sample.cond_npz={root / 'low.npz'}",
                  "--set", "sample.num_samples=2"]) == 0
     z = _load(out)
@@ -125,7 +125,7 @@ def test_superres_from_low_res_npz(setup):
 def test_superres_from_real_clips(setup):
     root, cfg, export = setup
     out = root / "s2.npz"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
                  "--set", "sample.task=superres", "--set", "sample.num_samples=2", "--set", "sample.w_r=3"]) == 0
     z = _load(out)
     from vdm.config import load_config
@@ -143,7 +143,7 @@ def test_class_labels_from_clips(setup):
     root, cfg, _ = setup
     export = _export(root / "cls100.pt", num_classes=100)
     out = root / "l.npz"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
                  "--set", "sample.task=prediction", "--set", "sample.class_labels=eval",
                  "--set", "sample.guidance_weight=1"]) == 0
     z = _load(out)
@@ -154,7 +154,7 @@ def test_class_labels_from_clips(setup):
     _, meta = eval_clips(c.data, "test", 3, c.seed, frames=4, return_meta=True)
     assert z["cls"].tolist() == list(meta["cls"])
     small = _export(root / "cls5.pt", num_classes=5)
-    assert main(["--checkpoint", str(small), "--config", str(cfg), "--out", str(root / "bad.npz"), "--quiet",
+    assert main(["--export", str(small), "--config", str(cfg), "--out", str(root / "bad.npz"), "--quiet",
                  "--set", "sample.class_labels=eval"]) == 2  # Moving-MNIST labels go up to 99
 
 
@@ -162,14 +162,14 @@ def test_class_and_text_conditioning_with_cfg(setup):
     root, cfg, _ = setup
     export = _export(root / "cond.pt", num_classes=5, text_dim=384)
     out = root / "c.npz"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out), "--quiet",
                  "--set", "sample.guidance_weight=2", "--set", "sample.prompts=[one digit, two digits]",
                  "--set", "sample.class_labels=round_robin"]) == 0
     z = _load(out)
     assert z["cls"].tolist() == [0, 1, 2] and z["txt"].tolist() == ["one digit", "two digits", "one digit"]
     # captions from the real clips instead of prompts, labels from the clips
     out2 = root / "c2.npz"
-    assert main(["--checkpoint", str(export), "--config", str(cfg), "--out", str(out2), "--quiet",
+    assert main(["--export", str(export), "--config", str(cfg), "--out", str(out2), "--quiet",
                  "--set", "sample.class_labels=uniform"]) == 0
     z2 = _load(out2)
     assert all(t.startswith("digits") for t in z2["txt"]) and set(z2["cls"].tolist()) <= set(range(5))
@@ -177,12 +177,12 @@ def test_class_and_text_conditioning_with_cfg(setup):
 
 def test_bad_input(setup, capsys):
     root, cfg, export = setup
-    args = ["--checkpoint", str(export), "--config", str(cfg), "--out", str(root / "x.npz"), "--quiet"]
+    args = ["--export", str(export), "--config", str(cfg), "--out", str(root / "x.npz"), "--quiet"]
     assert main(args + ["--set", "sample.stepz=3"]) == 2
     assert "sample.stepz" in capsys.readouterr().err
     assert main(args + ["--set", "sample.gamma=2"]) == 2
     assert "gamma" in capsys.readouterr().err
-    assert main(["--checkpoint", str(root / "missing.pt")] + args[2:]) == 2
+    assert main(["--export", str(root / "missing.pt")] + args[2:]) == 2
     assert "missing.pt" in capsys.readouterr().err
     assert main(args + ["--set", "sample.task=superres", "--set", "sample.cond_method=replacement"]) == 2
     assert "reconstruction" in capsys.readouterr().err
@@ -193,3 +193,11 @@ def test_bad_input(setup, capsys):
     assert not (root / "x.npz").exists()
     assert main(args + ["--dry-run"]) == 0
     assert json.loads(capsys.readouterr().out)["sample"]["steps"] == 3
+
+
+def test_export_flag_and_its_deprecated_alias():
+    from vdm.sampling.cli import build_parser
+
+    base = ["--config", "c.yaml", "--out", "o.npz"]
+    assert build_parser().parse_args(["--export", "a.pt"] + base).export == "a.pt"
+    assert build_parser().parse_args(["--checkpoint", "b.pt"] + base).export == "b.pt"  # deprecated alias

@@ -103,7 +103,7 @@ def test_stage_commands_read_the_workflow_config_files(config, capsys, tmp_path)
     assert cfg.name == yaml.safe_load(path.read_text())["name"]
     assert train_main(["--config", str(path), "--workdir", "unused", "--dry-run"]) == 0
     assert yaml.safe_load(capsys.readouterr().out)["train"]["steps"] == cfg.train.steps
-    assert sample_main(["--checkpoint", "unused.pt", "--config", str(path), "--dry-run"] + ["--out", "x.npz"]) == 0
+    assert sample_main(["--export", "unused.pt", "--config", str(path), "--dry-run"] + ["--out", "x.npz"]) == 0
     # only the workflow's own sections are skipped: a typo at the top level is still an error
     bad = yaml.safe_load(path.read_text())
     bad["reprot"] = {}

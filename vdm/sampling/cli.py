@@ -1,6 +1,6 @@
-"""``vdm sample``: videos from an exported checkpoint → ``.npz`` (+ a GIF grid).
+"""``vdm sample``: videos from an exported model → ``.npz`` (+ a GIF grid).
 
-    vdm sample --checkpoint EXPORT.pt --config CFG.yaml --out SAMPLES.npz [--gif G.gif]
+    vdm sample --export EXPORT.pt --config CFG.yaml --out SAMPLES.npz [--gif G.gif]
                [--set sample.guidance_weight=2 ...] [--device cpu|cuda] [--dry-run] [--quiet]
 
 The ``.npz`` holds ``videos`` uint8 [N, T, H, W, C], ``seeds`` int64 [N] (sample i used seed i
@@ -209,7 +209,7 @@ def generate(cfg, export, device: torch.device, *, progress: bool = True) -> dic
     return out
 
 
-def settings_dict(cfg, export, checkpoint: Path, device: torch.device) -> dict[str, Any]:
+def settings_dict(cfg, export, export_path: Path, device: torch.device) -> dict[str, Any]:
     from vdm.config import to_dict
     from vdm.sampling.samplers import network_evaluations
     from vdm.utils.io import sha256_file
@@ -224,8 +224,8 @@ def settings_dict(cfg, export, checkpoint: Path, device: torch.device) -> dict[s
         "diffusion": to_dict(export.diffusion_cfg),
         "data": to_dict(cfg.data),
         "experiment": cfg.name,
-        "checkpoint": str(checkpoint),
-        "checkpoint_sha256": sha256_file(checkpoint),
+        "export": str(export_path),
+        "export_sha256": sha256_file(export_path),
         "export_meta": export.meta,
         "device": str(device),
         "torch": torch.__version__,
@@ -237,8 +237,10 @@ def settings_dict(cfg, export, checkpoint: Path, device: torch.device) -> dict[s
 # Entry point
 # ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vdm sample", description="Sample videos from an exported checkpoint.")
-    p.add_argument("--checkpoint", required=True, help="export written by `vdm train` (EMA weights + configs)")
+    p = argparse.ArgumentParser(prog="vdm sample", description="Sample videos from an exported model.")
+    p.add_argument("--export", "--checkpoint", dest="export", required=True,
+                   help="the exported model written by `vdm train` (EMA weights + configs); "
+                        "--checkpoint is a deprecated alias")
     p.add_argument("--config", required=True, help="experiment YAML (the `sample` and `data` sections are used)")
     p.add_argument("--out", required=True, help="output .npz (videos, seeds, settings, conditioning)")
     p.add_argument("--gif", default=None, help="optional GIF grid of the first sample.gif_max_videos videos")
@@ -267,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     from vdm.artifacts.export import load_export
 
-    checkpoint = Path(args.checkpoint)
+    export_path = Path(args.export)
     try:
-        export = load_export(checkpoint, device)
+        export = load_export(export_path, device)
     except (FileNotFoundError, ValueError) as e:
         print(f"vdm sample: {e}", file=sys.stderr)
         return 2
@@ -280,10 +282,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for p in remove_stale_temporaries_of(args.out, args.gif):  # left by a killed earlier run of this job
         log.info("removed stale temporary %s", p)
-    settings = settings_dict(cfg, export, checkpoint, device)
+    settings = settings_dict(cfg, export, export_path, device)
     log.info("sampling %d videos (%s, %s, %d steps, gamma=%g, w=%g) from %s", cfg.sample.num_samples,
              cfg.sample.task, cfg.sample.sampler, cfg.sample.steps, cfg.sample.gamma, cfg.sample.guidance_weight,
-             checkpoint)
+             export_path)
     try:
         arrays = generate(cfg, export, device, progress=not args.quiet)
     except (FileNotFoundError, ValueError) as e:

@@ -16,5 +16,5 @@ rule sample:
     conda:
         CONDA_ENV
     shell:
-        "vdm sample --checkpoint {input.model:q} --config {input.cfg:q} --out {output.npz:q} --gif {output.gif:q}"
+        "vdm sample --export {input.model:q} --config {input.cfg:q} --out {output.npz:q} --gif {output.gif:q}"
         " > {log:q} 2>&1"
