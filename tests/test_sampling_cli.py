@@ -130,7 +130,7 @@ def test_superres_from_real_clips(setup):
     z = _load(out)
     from vdm.config import load_config
     from vdm.data.loader import eval_clips
-    from vdm.sampling.cli import from_uint8, to_uint8
+    from vdm.sampling.generate import from_uint8, to_uint8
     from vdm.sampling.tasks import downsample
 
     c = load_config(cfg)

@@ -63,7 +63,7 @@ class SampleGrids:
     def sample(self, ema_shadow: dict[str, torch.Tensor]) -> np.ndarray:
         """uint8 [N, T, H, W, C] from the EMA weights, the same seeds every call."""
         from vdm.sampling import tasks
-        from vdm.sampling.cli import to_uint8
+        from vdm.sampling.generate import to_uint8
         from vdm.sampling.seeds import StackedGenerator
 
         self.net.load_state_dict(ema_shadow)  # by name; copied into the network's dtype

@@ -1,0 +1,225 @@
+"""Sampling a sample set: the library behind ``vdm sample`` (its flags live in :mod:`vdm.sampling.cli`).
+
+``generate(cfg, export, device)`` draws ``sample.num_samples`` videos from an exported model with the
+configured sampler, guidance and task, sample i from its own seed ``sample.seed + i``, and returns the
+arrays of the samples ``.npz`` (see :mod:`vdm.artifacts.samples`); ``settings_dict`` is what the file
+records about how they were made.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vdm.artifacts.samples import read_samples
+
+log = logging.getLogger("vdm.sample")
+
+
+# ---------------------------------------------------------------------------------------------
+# uint8 ↔ x-space (the data loader's convention: x = u / 127.5 − 1)
+# ---------------------------------------------------------------------------------------------
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """[B, C, T, H, W] in [−1, 1] → uint8 [B, T, H, W, C]."""
+    u = ((x.detach().float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)  # [B, C, T, H, W]
+    return u.permute(0, 2, 3, 4, 1).cpu().numpy()
+
+
+def from_uint8(u: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """uint8 [B, T, H, W, C] → float32 [B, C, T, H, W] in [−1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(u)).to(device).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conditioning inputs
+# ---------------------------------------------------------------------------------------------
+def _clips_seed(cfg) -> int:
+    return cfg.seed if cfg.sample.clips_seed < 0 else cfg.sample.clips_seed
+
+
+def needs_videos(sc) -> bool:
+    return sc.task in ("prediction", "superres") or (sc.task == "extension" and sc.cond_frames > 0)
+
+
+def load_clips(cfg, num: int, frames: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """uint8 [N, T', H', W', C] and meta {"cls", "txt"}: ``sample.cond_npz`` or real clips (eval_clips)."""
+    sc = cfg.sample
+    if sc.cond_npz:
+        path = Path(sc.cond_npz)
+        if not path.is_file():
+            raise FileNotFoundError(f"sample.cond_npz: {path} not found")
+        videos, extra = read_samples(path, arrays=("cls", "txt"))  # a clips .npz has the samples layout
+        meta = {"cls": extra["cls"][:num] if "cls" in extra else None,
+                "txt": list(extra["txt"][:num]) if "txt" in extra else None}
+        if len(videos) < num:
+            raise ValueError(f"sample.cond_npz: {path} has {len(videos)} videos, {num} are needed")
+        return videos[:num], meta
+    from vdm.data.loader import eval_clips
+
+    return eval_clips(cfg.data, sc.cond_split, num, _clips_seed(cfg), frames=frames, return_meta=True)
+
+
+def class_labels(cfg, seeds: list[int], num_classes: int, meta: dict[str, Any]) -> np.ndarray:
+    """[N] int64 labels per ``sample.class_labels`` (see SampleConfig)."""
+    mode = cfg.sample.class_labels
+    if mode == "eval":
+        cls = meta.get("cls")
+        if cls is None:
+            raise ValueError("sample.class_labels=eval needs labelled conditioning clips (the data has no 'cls')")
+        return np.asarray(cls, dtype=np.int64)[: len(seeds)]
+    if mode == "round_robin":
+        return np.arange(len(seeds), dtype=np.int64) % num_classes
+    # uniform: drawn from a stream of sample i's seed kept apart from its noise stream
+    return np.array([np.random.default_rng([s, 1]).integers(num_classes) for s in seeds], dtype=np.int64)
+
+
+def captions(cfg, num: int, meta: dict[str, Any]) -> list[str]:
+    prompts = cfg.sample.prompts
+    if prompts:
+        return [prompts[i % len(prompts)] for i in range(num)]
+    txt = meta.get("txt")
+    if not txt or any(t is None for t in txt[:num]):
+        raise ValueError("text-conditioned model: set sample.prompts or use clips that carry captions ('txt')")
+    return [str(t) for t in txt[:num]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Generation
+# ---------------------------------------------------------------------------------------------
+def generate(cfg, export, device: torch.device, *, progress: bool = True) -> dict[str, np.ndarray]:
+    """Sample ``cfg.sample.num_samples`` videos from ``export``; returns the arrays of the npz."""
+    from vdm.diffusion.schedule import CosineSchedule
+    from vdm.sampling import tasks
+    from vdm.sampling.seeds import StackedGenerator, sample_seeds
+
+    sc = cfg.sample
+    mc, dc = export.model_cfg, export.diffusion_cfg
+    N = sc.num_samples
+    T = sc.frames or cfg.data.frames
+    C, S = mc.in_channels, mc.image_size
+    schedule = CosineSchedule.from_config(dc)
+    seeds = sample_seeds(sc.seed, N)
+    denoiser = tasks.make_denoiser(export.net, dc.prediction, sc)
+
+    wants_meta = (mc.num_classes > 0 and sc.class_labels == "eval") or (mc.text_dim > 0 and not sc.prompts)
+    cond_u8, meta = None, {}
+    if needs_videos(sc) or wants_meta:
+        clips, meta = load_clips(cfg, N, T)
+        cond_u8 = clips if needs_videos(sc) else None
+    out: dict[str, np.ndarray] = {"seeds": np.asarray(seeds, dtype=np.int64)}
+    if sc.guidance_weight > 0 and mc.num_classes == 0 and mc.text_dim == 0:
+        raise ValueError(f"sample.guidance_weight={sc.guidance_weight} needs a class- or text-conditional model "
+                         "(the export has num_classes=0 and text_dim=0)")
+    cls = txt_tokens = txt_mask = None
+    if mc.num_classes > 0:
+        labels = class_labels(cfg, seeds, mc.num_classes, meta)
+        if labels.min() < 0 or labels.max() >= mc.num_classes:
+            raise ValueError(f"class labels {labels.tolist()} out of range for a model with "
+                             f"num_classes={mc.num_classes}")
+        cls = torch.from_numpy(labels).to(device)
+        out["cls"] = cls.cpu().numpy()
+    if mc.text_dim > 0:
+        caps = captions(cfg, N, meta)
+        from vdm.model.text_encoder import load_text_encoder
+
+        enc = load_text_encoder(sc.text_encoder or export.meta.get("text_encoder", "") or "minilm", device)
+        if enc.dim != mc.text_dim:
+            raise ValueError(f"text encoder {enc.name!r} gives {enc.dim}-d tokens but the model expects "
+                             f"text_dim={mc.text_dim}")
+        txt_tokens, txt_mask = enc(caps)
+        txt_tokens, txt_mask = txt_tokens.to(device), txt_mask.to(device)
+        out["txt"] = np.asarray(caps, dtype=str)
+
+    cond = None
+    if cond_u8 is not None:
+        cond = from_uint8(cond_u8, device)  # [N, C, T', H', W']
+        if cond.shape[1] != C:
+            raise ValueError(f"conditioning videos have {cond.shape[1]} channels, the model {C}")
+        if sc.task == "superres":
+            f = sc.superres_factor
+            if S % f:
+                raise ValueError(f"model image_size {S} is not divisible by sample.superres_factor {f}")
+            if cond.shape[-1] == S:  # real clips at the model's resolution: make x^a = D(x) ourselves
+                cond = from_uint8(to_uint8(tasks.downsample(cond, f, sc.superres_antialias)), device)
+            if cond.shape[-2:] != (S // f, S // f):
+                raise ValueError(f"superres inputs are {tuple(cond.shape[-2:])}, expected {(S // f, S // f)} "
+                                 f"(image_size {S} / factor {f})")
+            out["cond_videos"] = to_uint8(cond)
+        else:
+            if cond.shape[-2:] != (S, S):
+                raise ValueError(f"conditioning videos are {tuple(cond.shape[-2:])}, the model {S}x{S}")
+            if cond.shape[2] < sc.cond_frames:
+                raise ValueError(f"conditioning videos have {cond.shape[2]} frames, cond_frames={sc.cond_frames}")
+            out["cond_videos"] = cond_u8
+            out["cond_frame_indices"] = np.arange(sc.cond_frames, dtype=np.int64)
+
+    if sc.task == "extension":
+        blocks = tasks.num_extension_blocks(T, sc.total_frames, sc.overlap)
+    else:
+        blocks = 1
+    batches = math.ceil(N / sc.batch_size)
+    bar = tqdm(total=batches * blocks, desc=f"sample {sc.task}", unit="block", disable=not progress)
+    videos: np.ndarray | None = None  # uint8 [N, T, H, W, C], filled batch by batch (one copy in memory)
+    for b in range(batches):
+        lo, hi = b * sc.batch_size, min(N, (b + 1) * sc.batch_size)
+        gen = StackedGenerator(seeds[lo:hi], device)
+        extra: dict[str, Any] = {}
+        if cls is not None:
+            extra["cls"] = cls[lo:hi]
+        if txt_tokens is not None:
+            extra["text"], extra["text_mask"] = txt_tokens[lo:hi], txt_mask[lo:hi]
+        kw = dict(extra_args=extra, disable=not progress)
+        shape = (hi - lo, C, T, S, S)
+        with torch.no_grad():  # reconstruction guidance re-enables gradients for its own backward pass
+            if sc.task == "unconditional":
+                x = tasks.sample_block(sc, denoiser, shape, schedule, gen, **kw)
+                bar.update(1)
+            elif sc.task == "prediction":
+                x = tasks.predict(sc, denoiser, cond[lo:hi, :, : sc.cond_frames], T, schedule, gen, **kw)
+                bar.update(1)
+            elif sc.task == "extension":
+                x_init = cond[lo:hi, :, : sc.cond_frames] if cond is not None else None
+                x = tasks.extend(sc, denoiser, shape, sc.total_frames, sc.overlap, schedule, gen, x_init=x_init,
+                                 progress=bar.update, **kw)
+            else:
+                x = tasks.superres(sc, denoiser, cond[lo:hi], sc.superres_factor, schedule, gen, **kw)
+                bar.update(1)
+        u8 = to_uint8(x)  # [B, T, H, W, C]
+        if videos is None:
+            videos = np.empty((N, *u8.shape[1:]), dtype=np.uint8)
+        videos[lo:hi] = u8
+        log.info("batch %d/%d: samples %d..%d done", b + 1, batches, lo, hi - 1)
+    bar.close()
+    out["videos"] = videos
+    return out
+
+
+def settings_dict(cfg, export, export_path: Path, device: torch.device) -> dict[str, Any]:
+    from vdm.config import to_dict
+    from vdm.sampling.samplers import network_evaluations
+    from vdm.utils.io import sha256_file
+
+    sc = cfg.sample
+    return {
+        "sample": to_dict(sc),
+        "frames": sc.frames or cfg.data.frames,
+        "clips_seed": _clips_seed(cfg),
+        "network_evaluations_per_block": network_evaluations(sc),
+        "model": to_dict(export.model_cfg),
+        "diffusion": to_dict(export.diffusion_cfg),
+        "data": to_dict(cfg.data),
+        "experiment": cfg.name,
+        "export": str(export_path),
+        "export_sha256": sha256_file(export_path),
+        "export_meta": export.meta,
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
