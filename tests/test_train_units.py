@@ -288,7 +288,7 @@ _SLURM_LAUNCH = {"executor": "slurm", "partition": "gpu", "nodes": 2, "gpus_per_
 
 def test_slurm_parameters_reach_the_sbatch_script(tmp_path):
     """The sbatch script of the launch section, built without a SLURM client (runs anywhere)."""
-    from vdm.launch import TrainJob, sbatch_script
+    from vdm.train.launch import TrainJob, sbatch_script
 
     cfg = _cfg(launch=_SLURM_LAUNCH)
     text = sbatch_script(cfg.launch, tmp_path, "python -m x")
@@ -305,7 +305,7 @@ def test_slurm_parameters_reach_the_sbatch_script(tmp_path):
 @pytest.mark.usefixtures("slurm")
 def test_slurm_executor_writes_that_sbatch_script(tmp_path):
     """SLURM counterpart: submitit's real SlurmExecutor (needs srun) writes exactly that script."""
-    from vdm.launch import make_executor, sbatch_script
+    from vdm.train.launch import make_executor, sbatch_script
 
     cfg = _cfg(launch=_SLURM_LAUNCH)
     ex = make_executor(cfg, tmp_path, "slurm")
@@ -317,7 +317,7 @@ def test_slurm_executor_writes_that_sbatch_script(tmp_path):
 def test_cli_dry_run_and_bad_override(tmp_path, capsys):
     import yaml
 
-    from vdm.launch import main
+    from vdm.train.cli import main
 
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tiny_config_dict()))

@@ -53,7 +53,7 @@ def test_stale_sample_and_metrics_temporaries_are_removed(tmp_path):
 
 def test_second_training_on_one_workdir_is_refused(tmp_path, tiny_shards):
     """A real `vdm train` holds the folder; a second one on it exits 1 naming the first (its pid)."""
-    from vdm.launch import main
+    from vdm.train.cli import main
 
     cfg = write_config(tmp_path / "tiny.yaml", tiny_config_dict(
         tiny_shards, train={"steps": 100000, "checkpoint_every": 1000}))
@@ -95,7 +95,7 @@ def test_second_training_on_one_workdir_is_refused(tmp_path, tiny_shards):
 def test_stage_commands_read_the_workflow_config_files(config, capsys, tmp_path):
     """`vdm train/sample --config config/test.yaml` used to fail on the ablation/resources/report sections."""
     from vdm.config import ConfigError, load_config
-    from vdm.launch import main as train_main
+    from vdm.train.cli import main as train_main
     from vdm.sampling.cli import main as sample_main
 
     path = REPO / config

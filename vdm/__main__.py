@@ -11,8 +11,8 @@ import sys
 
 STAGES: dict[str, tuple[str, str]] = {
     "shard": ("vdm.data.cli", "write webdataset shards of a video source"),
-    "train": ("vdm.launch", "train (locally or through submitit/SLURM), resuming automatically"),
-    "sample": ("vdm.sampling.cli", "sample videos from an exported checkpoint"),
+    "train": ("vdm.train.cli", "train (locally or through submitit/SLURM), resuming automatically"),
+    "sample": ("vdm.sampling.cli", "sample videos from an exported model"),
     "evaluate": ("vdm.metrics.cli", "FVD of a sample set against real clips"),
     "report": ("vdm.report.cli", "tables and plots from metrics"),
     "sizes": ("vdm.model.cli", "parameter counts of the named U-Net sizes"),

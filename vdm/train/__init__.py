@@ -7,5 +7,5 @@ Public entry points (imported lazily by their modules, so ``import vdm.train`` s
 * ``vdm.train.distributed.setup()`` (gloo on CPU, NCCL on GPU);
 * ``vdm.artifacts.export.save_export`` / ``load_export`` (the training output that sampling reads).
 
-The command line is ``vdm train`` (``vdm/launch.py``).
+The command line is ``vdm train`` (``vdm/train/cli.py`` over ``vdm/train/launch.py``).
 """

@@ -1,7 +1,5 @@
-"""``vdm train``: run training through submitit (local / debug / SLURM), resuming automatically.
-
-    vdm train --config CFG.yaml --workdir DIR --export OUT.pt [--executor local|debug|slurm]
-              [--set key.sub=value ...] [--dry-run]
+"""Training jobs through submitit (local / debug / SLURM), resuming automatically; the library behind
+``vdm train`` (its flags live in :mod:`vdm.train.cli`).
 
 The job is a :class:`submitit.helpers.Checkpointable`: on preemption or at its time limit SLURM sends
 SIGUSR2 (``launch.signal_delay_s`` before the limit); the trainer finishes its step, saves its state
@@ -13,7 +11,6 @@ failure, exits non-zero naming the job's log files. Submitting from inside a SLU
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -24,7 +21,7 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
-log = logging.getLogger("vdm.launch")
+log = logging.getLogger("vdm.train.launch")
 
 
 class TrainJob(Checkpointable):
@@ -185,51 +182,3 @@ def submit_and_wait(cfg: Any, workdir: Path, export: Path | None, executor: str)
     print(f"vdm train: job {job.job_id} done: step {result['step']}, {result['samples_seen']} samples seen"
           + (f"; export {export}" if export else ""), flush=True)
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vdm train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="experiment YAML")
-    p.add_argument("--workdir", required=True, help="training state folder (resumed from if it holds a state)")
-    p.add_argument("--export", default=None, help="where to write the export (EMA weights + model config)")
-    p.add_argument("--executor", choices=("local", "debug", "slurm"), default=None,
-                   help="override launch.executor")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, e.g. train.steps=10 (repeatable)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    from vdm.config import ConfigError, load_config, parse_override
-
-    args = build_parser().parse_args(argv)
-    try:
-        overrides = dict(parse_override(o) for o in args.overrides)
-        if args.executor:
-            overrides["launch.executor"] = args.executor
-        cfg = load_config(args.config, overrides)
-    except ConfigError as e:
-        print(f"vdm train: {e}", file=sys.stderr)
-        return 2
-    if args.dry_run:
-        import yaml
-
-        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        return 0
-    workdir = Path(args.workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    from vdm.train.loop import LOCK_NAME
-    from vdm.utils.io import WorkdirBusy, WorkdirLock
-
-    try:  # fail before submitting when a training holds the folder (the job takes the lock for itself)
-        WorkdirLock(workdir, LOCK_NAME, "training").acquire().release()
-    except WorkdirBusy as e:
-        print(f"vdm train: {e}", file=sys.stderr)
-        return 1
-    export = Path(args.export).resolve() if args.export else None
-    return submit_and_wait(cfg, workdir, export, cfg.launch.executor)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
