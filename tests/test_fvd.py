@@ -88,6 +88,21 @@ def test_bad_feature_shapes():
 # ------------------------------------------------------------------------------------------------
 # Intervals and the guard
 # ------------------------------------------------------------------------------------------------
+def test_bootstrap_interval_is_bias_corrected_at_small_n():
+    """At small N the resampled distances all lie above the value (fewer distinct samples per resample):
+    the plain percentile interval misses the value, the bias-corrected one (the default) contains it."""
+    real, gen = _features(256, 48, 8), _features(40, 48, 9, shift=0.3)
+    plain = fvd.compute_fvd(real, gen, EvalConfig(num_bootstrap=60, min_samples=10, bootstrap_bias_correction=False))
+    fixed = fvd.compute_fvd(real, gen, EvalConfig(num_bootstrap=60, min_samples=10))
+    assert plain["value"] == fixed["value"]
+    assert plain["interval"][0] > plain["value"]  # the whole percentile interval lies above the value
+    lo, hi = fixed["interval"]
+    bias = fixed["interval_info"]["bias"]
+    assert bias > 0 and fixed["interval_info"]["bias_correction"] is True
+    assert lo < fixed["value"] < hi
+    assert (lo, hi) == pytest.approx((plain["interval"][0] - bias, plain["interval"][1] - bias))
+
+
 def test_bootstrap_interval_brackets_value_and_is_seeded():
     real, gen = _features(120, 16, 6), _features(100, 16, 7, shift=0.5)
     cfg = EvalConfig(num_bootstrap=50, min_samples=10)

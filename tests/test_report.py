@@ -180,6 +180,35 @@ def test_plot_writes_a_png_for_every_table_kind(tmp_path, table):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("table", ["training", "conditioning", "main"])
+def test_plot_draws_an_interval_that_does_not_contain_the_value(tmp_path, table):
+    """An interval above its value (e.g. a plain bootstrap percentile interval at small N) is drawn as it
+    is, from low to high, instead of failing or being clipped to the value."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    keys = {"training": [{"step": s} for s in (0, 250)],
+            "conditioning": [{"guidance_weight": 0.0, "cond_method": "replacement"}],
+            "main": [{"images_per_video": 8}]}[table]
+    rows = [{**k, "run": "img8", "setting": f"s{i}", "metric": "fvd", "value": 100.0, "interval_low": 120.0,
+             "interval_high": 140.0, "paper_value": math.nan} for i, k in enumerate(keys)]
+    drawn = []
+    real_errorbar = matplotlib.axes.Axes.errorbar
+
+    def spy(self, x, y, yerr=None, **kw):
+        drawn.append((np.asarray(y) - np.asarray(yerr), np.asarray(y) + np.asarray(yerr)))
+        return real_errorbar(self, x, y, yerr=yerr, **kw)
+
+    matplotlib.axes.Axes.errorbar = spy
+    try:
+        plots.plot_table(table, rows, tmp_path / "p.png")
+    finally:
+        matplotlib.axes.Axes.errorbar = real_errorbar
+    assert (tmp_path / "p.png").is_file()
+    (lo, hi), = drawn
+    assert np.allclose(lo, 120.0) and np.allclose(hi, 140.0)
+
+
 def test_gif_grid_has_one_row_per_sample_set_and_the_longest_video_length(tmp_path):
     from PIL import Image
 

@@ -205,8 +205,11 @@ def frechet_distance_fast(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
 
 
 def bootstrap_interval(feats_real: np.ndarray, feats_gen: np.ndarray, *, num: int, level: float,
-                       seed: int, progress: bool = False) -> dict[str, Any]:
-    """Percentile interval of the distance over ``num`` resamples (with replacement) of both sets."""
+                       seed: int, progress: bool = False, value: float | None = None) -> dict[str, Any]:
+    """Percentile interval of the distance over ``num`` resamples (with replacement) of both sets.
+
+    With ``value`` (the distance of the full sets) both percentiles are shifted by the bootstrap's bias
+    estimate ``mean(resampled) − value`` (recorded as ``bias``); without it, the plain percentiles."""
     from tqdm.auto import tqdm
 
     rng = np.random.default_rng(seed)
@@ -219,8 +222,10 @@ def bootstrap_interval(feats_real: np.ndarray, feats_gen: np.ndarray, *, num: in
         values.append(frechet_distance_fast(real[i], gen[j]))
     v = np.asarray(values)
     alpha = (1.0 - level) / 2.0
+    bias = float(v.mean()) - value if value is not None else 0.0
     return {"method": "bootstrap", "level": level, "num_bootstrap": num, "seed": seed,
-            "low": float(np.quantile(v, alpha)), "high": float(np.quantile(v, 1.0 - alpha)),
+            "bias_correction": value is not None, "bias": bias,
+            "low": float(np.quantile(v, alpha)) - bias, "high": float(np.quantile(v, 1.0 - alpha)) - bias,
             "std": float(v.std(ddof=1)) if num > 1 else float("nan")}
 
 
@@ -274,7 +279,8 @@ def compute_fvd(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, 
         out["value"] = frechet_distance(feats_real, feats_gen)
         if cfg.num_bootstrap > 0:
             info = bootstrap_interval(feats_real, feats_gen, num=cfg.num_bootstrap, level=cfg.interval_level,
-                                      seed=cfg.bootstrap_seed, progress=progress)
+                                      seed=cfg.bootstrap_seed, progress=progress,
+                                      value=out["value"] if cfg.bootstrap_bias_correction else None)
             out["interval"] = [info.pop("low"), info.pop("high")]
             out["interval_info"] = info
         else:

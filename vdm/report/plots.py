@@ -25,13 +25,15 @@ from vdm.report.registry import TABLES
 LINE_AXES = {name: t.axis for name, t in TABLES.items() if t.axis is not None}
 
 
-def _errors(rows: Sequence[Mapping[str, Any]]) -> np.ndarray | None:
+def _draw_intervals(ax: Any, xs: np.ndarray, rows: Sequence[Mapping[str, Any]], color: str = "black") -> None:
+    """Each row's interval [low, high] as a capped vertical bar at its x (drawn from the interval itself:
+    an interval need not be centred on, or even contain, the value)."""
     lo = np.array([r["interval_low"] for r in rows], dtype=float)
     hi = np.array([r["interval_high"] for r in rows], dtype=float)
-    v = np.array([r["value"] for r in rows], dtype=float)
-    if np.isnan(lo).all():
-        return None
-    return np.stack([np.nan_to_num(v - lo), np.nan_to_num(hi - v)])
+    ok = ~(np.isnan(lo) | np.isnan(hi))
+    if ok.any():
+        ax.errorbar(np.asarray(xs, dtype=float)[ok], (lo[ok] + hi[ok]) / 2, yerr=(hi[ok] - lo[ok]) / 2, fmt="none",
+                    capsize=3, ecolor=color, elinewidth=1)
 
 
 def _label(r: Mapping[str, Any]) -> str:
@@ -59,9 +61,8 @@ def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, t
         key, xlabel = LINE_AXES[table]
         x = np.array([r[key] for r in rows], dtype=float)
         order = np.argsort(x)
-        err = _errors(rows)
-        ax.errorbar(x[order], values[order], yerr=None if err is None else err[:, order], marker="o",
-                    capsize=3, label="ours")
+        ax.plot(x[order], values[order], marker="o", label="ours")
+        _draw_intervals(ax, x[order], [rows[i] for i in order])
         ax.set_xlabel(xlabel)
         ax.set_xticks(x[order])
         xs = x
@@ -74,12 +75,14 @@ def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, t
                        for r in rows], dtype=float)
         for lab in labels:
             sel = [i for i, r in enumerate(rows) if _label(r) == lab]
-            ax.bar(xs[sel], values[sel], width, yerr=_errors([rows[i] for i in sel]), capsize=3, label=lab)
+            ax.bar(xs[sel], values[sel], width, label=lab)
+            _draw_intervals(ax, xs[sel], [rows[i] for i in sel])
         ax.set_xticks(range(len(weights)), [f"w={w:g}" for w in weights])
         ax.set_xlabel("classifier-free guidance weight")
     else:
         xs = np.arange(len(rows), dtype=float)
-        ax.bar(xs, values, 0.6, yerr=_errors(rows), capsize=3, label="ours")
+        ax.bar(xs, values, 0.6, label="ours")
+        _draw_intervals(ax, xs, rows)
         ax.set_xticks(xs, [_label(r) for r in rows])
     ax.set_ylabel(f"{metric.upper()} (ours, ↓ better)" if metric.upper() == "FVD" else metric)
     if not np.isnan(paper).all():
