@@ -209,6 +209,20 @@ def test_plot_draws_an_interval_that_does_not_contain_the_value(tmp_path, table)
     assert np.allclose(lo, 120.0) and np.allclose(hi, 140.0)
 
 
+def test_line_plot_uses_a_log_axis_when_values_span_orders_of_magnitude(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    scales = []
+    real = matplotlib.axes.Axes.set_yscale
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_yscale", lambda self, v, **kw: (scales.append(v), real(self, v, **kw)))
+    for values in ((10000.0, 200.0, 120.0), (130.0, 120.0, 110.0)):
+        rows = [{"step": s, "run": "img8", "setting": "s", "metric": "fvd", "value": v, "interval_low": v * 0.9,
+                 "interval_high": v * 1.1, "paper_value": math.nan} for s, v in zip((0, 250, 1000), values)]
+        plots.plot_table("training", rows, tmp_path / "t.png")
+    assert scales == ["log"]  # only the first set spans more than LOG_SCALE_SPAN
+
+
 def test_gif_grid_has_one_row_per_sample_set_and_the_longest_video_length(tmp_path):
     from PIL import Image
 

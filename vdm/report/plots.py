@@ -23,6 +23,7 @@ from vdm.report.registry import TABLES
 
 # line plots: the table's axis (row key, label) from the registry; the other tables get one bar per row
 LINE_AXES = {name: t.axis for name, t in TABLES.items() if t.axis is not None}
+LOG_SCALE_SPAN = 20.0  # a line plot whose values span more than this factor gets a log y axis
 
 
 def _draw_intervals(ax: Any, xs: np.ndarray, rows: Sequence[Mapping[str, Any]], color: str = "black") -> None:
@@ -65,6 +66,9 @@ def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, t
         _draw_intervals(ax, x[order], [rows[i] for i in order])
         ax.set_xlabel(xlabel)
         ax.set_xticks(x[order])
+        finite = values[np.isfinite(values) & (values > 0)]
+        if len(finite) > 1 and finite.max() / finite.min() > LOG_SCALE_SPAN:
+            ax.set_yscale("log")  # e.g. FVD along training: 10^4 at step 0, 10^2 later
         xs = x
     elif table == "conditioning":
         weights = sorted({r["guidance_weight"] for r in rows})
