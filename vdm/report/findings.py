@@ -110,7 +110,8 @@ def conditioning(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
     verdicts = {v for _, _, v in pairs}
     verdict = verdicts.pop() if len(verdicts) == 1 else INCONCLUSIVE
     parts = "; ".join(
-        f"reconstruction (w_r = {rc.get('w_r', '?')}) {_arm(rc)} vs replacement {_arm(rp)}: {v}"
+        f"reconstruction (w_r = {rc.get('w_r', '?')}) {_arm(rc)} vs replacement {_arm(rp)}"
+        + (f": {v}" if len(pairs) > 1 else "")
         for rc, rp, v in pairs
     )
     mixed = " (the w_r arms disagree)" if len({v for _, _, v in pairs}) > 1 else ""
