@@ -119,9 +119,9 @@ def test_cli(tmp_path, capsys):
     assert json.loads((tmp_path / "o" / "train" / "manifest.json").read_text())["num_records"] == 2
     # A frame size the network cannot take / clips longer than the videos: errors before any work.
     bad = write_config(tmp_path / "bad.yaml", tmp_path / "bad", resolution=32)
-    assert main(["shard", "--config", str(bad), "--split", "train", "--quiet"]) == 1
+    assert main(["shard", "--config", str(bad), "--split", "train", "--quiet"]) == 2
     assert "model.image_size 16" in capsys.readouterr().err
     long = write_config(tmp_path / "long.yaml", tmp_path / "long", frames=12)
-    assert main(["shard", "--config", str(long), "--split", "train", "--quiet"]) == 1
+    assert main(["shard", "--config", str(long), "--split", "train", "--quiet"]) == 2
     assert "mnist_video_length 10" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists() and not (tmp_path / "long").exists()

@@ -313,5 +313,5 @@ def test_cli_table_error_names_the_missing_metrics_file(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "vdm", "report", "table", "--spec", json.dumps(spec), "--csv", str(tmp_path / "a.csv"),
          "--md", str(tmp_path / "a.md")], capture_output=True, text=True, cwd=REPO, timeout=60)
-    assert r.returncode == 1 and "nowhere.json" in r.stderr
+    assert r.returncode == 2 and "nowhere.json" in r.stderr  # bad input (vdm.cliargs)
     assert not (tmp_path / "a.csv").exists()

@@ -3,8 +3,8 @@
     vdm shard --config CFG.yaml --split train [--out DIR] [--strict] [--workers N] [--seed S]
               [--set data.resolution=32 ...] [--no-model-check]
 
-Exits 1 with a message naming the file/value for bad input (empty source, missing split file,
-a clip the network cannot take, and with --strict any rejected video).
+Exits 2 (``vdm.cliargs``: bad input) with a message naming the file/value: empty source, missing split
+file, a clip the network cannot take, and with --strict any rejected video.
 """
 
 from __future__ import annotations
@@ -14,38 +14,38 @@ import logging
 import os
 import sys
 
+from vdm.cliargs import EXIT_OK, add_config_flags, config_from_args, fail
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vdm shard", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="experiment YAML")
+    add_config_flags(p)
     p.add_argument("--split", required=True, choices=["train", "test"])
     p.add_argument("--out", default=None, help="output folder (default: data.shards); writes OUT/<split>/")
     p.add_argument("--strict", action="store_true", help="fail on the first rejected input instead of listing it")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="decoding processes")
     p.add_argument("--seed", type=int, default=None, help="generation seed (default: the config's seed)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     p.add_argument("--no-model-check", action="store_true", help="skip the data-vs-network compatibility check")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from vdm.config import ConfigError, load_config, parse_override
+    from vdm.config import ConfigError
     from vdm.data.checks import check_data_for_model
     from vdm.data.common import DataError
     from vdm.data.shard import shard_split
 
     try:
-        cfg = load_config(args.config, dict(parse_override(s) for s in args.set))
+        cfg = config_from_args(args)
         if not args.no_model_check:
             check_data_for_model(cfg.data, cfg.model)
         manifest = shard_split(cfg.data, args.split, args.out, seed=cfg.seed if args.seed is None else args.seed,
                                strict=args.strict, workers=args.workers, progress=not args.quiet)
     except (ConfigError, DataError) as e:
-        print(f"vdm shard: error: {e}", file=sys.stderr)
-        return 1
+        return fail("vdm shard", e)
     print(f"{manifest['split']}: {manifest['num_records']} records, {manifest['num_frames']} frames, "
           f"{manifest['num_shards']} shards, {len(manifest['rejected'])} rejected")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

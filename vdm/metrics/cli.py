@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 
+from vdm.cliargs import add_config_flags, config_from_args, fail
 from vdm.metrics.evaluate import evaluate, real_features
 
 log = logging.getLogger("vdm.evaluate")
@@ -23,7 +24,7 @@ log = logging.getLogger("vdm.evaluate")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vdm evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="experiment YAML")
+    add_config_flags(p)
     p.add_argument("--samples", help="npz with 'videos' uint8 [N, T, H, W, C] (required unless --real-only)")
     p.add_argument("--out", help="metrics JSON to write (required unless --real-only)")
     p.add_argument("--real-only", action="store_true",
@@ -32,15 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="npz of cached real-clip features (read if its key matches, else written)")
     p.add_argument("--real", default=None,
                    help="npz with real 'videos' uint8 [N, T, H, W, C] instead of eval_clips of the data")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, e.g. evaluate.num_bootstrap=200 (repeatable)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress bars (--no-progress: the former name)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vdm.config import ConfigError, load_config, parse_override
+    from vdm.config import ConfigError
     from vdm.data.common import DataError
     from vdm.metrics.fvd import FVDError
     from vdm.metrics.i3d import I3DWeightsError
@@ -55,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--samples and --out are required (or --real-only)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        cfg = load_config(args.config, dict(parse_override(o) for o in args.overrides))
+        cfg = config_from_args(args)
         if args.real_only:
             from vdm.metrics import fvd, i3d
 
             device = args.device or str(fvd.default_device())
             detector = i3d.load_i3d(device, endpoint=cfg.evaluate.features)
             feats, info = real_features(cfg, cfg.data.frames, detector, real=args.real, real_cache=args.real_cache,
-                                        device=device, progress=not args.no_progress)
+                                        device=device, progress=not args.quiet)
             log.info("real features %s in %s", feats.shape, info["cache"])
             if args.out:
                 write_json(args.out, {"real_features": info, "n_real": int(len(feats)),
@@ -72,10 +72,9 @@ def main(argv: list[str] | None = None) -> int:
 
         remove_stale_temporaries_of(args.out)  # left by a killed earlier run of this job
         metrics = evaluate(cfg, args.samples, real=args.real, real_cache=args.real_cache,
-                           device=args.device, progress=not args.no_progress)
+                           device=args.device, progress=not args.quiet)
     except (ConfigError, DataError, FVDError, I3DWeightsError) as e:
-        print(f"vdm evaluate: error: {e}", file=sys.stderr)
-        return 2
+        return fail("vdm evaluate", e)
     write_metrics(args.out, metrics)
     lo_hi = metrics["interval"]
     interval = f" [{lo_hi[0]:.2f}, {lo_hi[1]:.2f}]" if lo_hi else ""

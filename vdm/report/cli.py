@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from vdm.cliargs import fail
+
 log = logging.getLogger("vdm.report")
 
 
@@ -28,7 +30,7 @@ def _spec(text: str) -> dict:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise SystemExit(f"vdm report: --spec is not JSON ({e})")
+        raise ValueError(f"--spec is not JSON ({e})") from None
 
 
 def cmd_table(args: argparse.Namespace) -> int:
@@ -139,6 +141,5 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.fn(args)
-    except (ReportError, FileNotFoundError, ValueError) as e:
-        print(f"vdm report: {e}", file=sys.stderr)
-        return 1
+    except (ReportError, FileNotFoundError, ValueError) as e:  # a missing or malformed input
+        return fail("vdm report", e)

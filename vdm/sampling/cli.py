@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from vdm.artifacts.samples import write_samples
+from vdm.cliargs import add_config_flags, config_from_args, fail
 from vdm.sampling.generate import generate, settings_dict
 
 log = logging.getLogger("vdm.sample")
@@ -35,11 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", "--checkpoint", dest="export", required=True,
                    help="the exported model written by `vdm train` (EMA weights + configs); "
                         "--checkpoint is a deprecated alias")
-    p.add_argument("--config", required=True, help="experiment YAML (the `sample` and `data` sections are used)")
+    add_config_flags(p)  # the `sample` and `data` sections are used
     p.add_argument("--out", required=True, help="output .npz (videos, seeds, settings, conditioning)")
     p.add_argument("--gif", default=None, help="optional GIF grid of the first sample.gif_max_videos videos")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, e.g. --set sample.guidance_weight=2 (repeatable)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved sampling settings and stop")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -47,16 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vdm.config import ConfigError, load_config, parse_override, to_dict
+    from vdm.config import ConfigError, to_dict
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        overrides = dict(parse_override(s) for s in args.set)
-        cfg = load_config(args.config, overrides)
+        cfg = config_from_args(args)
     except ConfigError as e:
-        print(f"vdm sample: {e}", file=sys.stderr)
-        return 2
+        return fail("vdm sample", e)
     if args.dry_run:
         print(json.dumps({"sample": to_dict(cfg.sample), "data": to_dict(cfg.data)}, indent=2, sort_keys=True))
         return 0
@@ -67,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         export = load_export(export_path, device)
     except (FileNotFoundError, ValueError) as e:
-        print(f"vdm sample: {e}", file=sys.stderr)
-        return 2
+        return fail("vdm sample", e)
     if export.model_cfg.image_size != cfg.data.resolution and cfg.sample.task != "superres":
         log.warning("model image_size %d differs from data.resolution %d", export.model_cfg.image_size,
                     cfg.data.resolution)
@@ -83,8 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         arrays = generate(cfg, export, device, progress=not args.quiet)
     except (FileNotFoundError, ValueError) as e:
-        print(f"vdm sample: {e}", file=sys.stderr)
-        return 2
+        return fail("vdm sample", e)
     write_samples(args.out, arrays, settings)
     log.info("wrote %s: videos %s", args.out, arrays["videos"].shape)
     if args.gif:

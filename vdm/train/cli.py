@@ -12,34 +12,29 @@ import argparse
 import sys
 from pathlib import Path
 
+from vdm.cliargs import EXIT_FAILED, add_config_flags, config_from_args, fail
 from vdm.train.launch import submit_and_wait
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vdm train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--config", required=True, help="experiment YAML")
+    add_config_flags(p)
     p.add_argument("--workdir", required=True, help="training state folder (resumed from if it holds a state)")
     p.add_argument("--export", default=None, help="where to write the export (EMA weights + model config)")
     p.add_argument("--executor", choices=("local", "debug", "slurm"), default=None,
                    help="override launch.executor")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override, e.g. train.steps=10 (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vdm.config import ConfigError, load_config, parse_override
+    from vdm.config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
-        overrides = dict(parse_override(o) for o in args.overrides)
-        if args.executor:
-            overrides["launch.executor"] = args.executor
-        cfg = load_config(args.config, overrides)
+        cfg = config_from_args(args, {"launch.executor": args.executor} if args.executor else None)
     except ConfigError as e:
-        print(f"vdm train: {e}", file=sys.stderr)
-        return 2
+        return fail("vdm train", e)
     if args.dry_run:
         import yaml
 
@@ -53,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     try:  # fail before submitting when a training holds the folder (the job takes the lock for itself)
         WorkdirLock(workdir, LOCK_NAME, "training").acquire().release()
     except WorkdirBusy as e:
-        print(f"vdm train: {e}", file=sys.stderr)
-        return 1
+        return fail("vdm train", e, EXIT_FAILED)
     export = Path(args.export).resolve() if args.export else None
     return submit_and_wait(cfg, workdir, export, cfg.launch.executor)
 

@@ -1,0 +1,42 @@
+"""One flag set and one exit-code convention for the vdm stage commands (vdm/cliargs.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from vdm.cliargs import EXIT_BAD_INPUT, EXIT_FAILED
+
+STAGES = {
+    "shard": ["--split", "train", "--quiet"],
+    "train": ["--workdir", "{tmp}/w", "--dry-run"],
+    "sample": ["--export", "{tmp}/e.pt", "--out", "{tmp}/s.npz", "--quiet"],
+    "evaluate": ["--samples", "{tmp}/s.npz", "--out", "{tmp}/m.json", "--quiet"],
+}
+
+
+def _main(stage):
+    from vdm.__main__ import main
+
+    return lambda argv: main([stage] + argv)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_a_bad_config_key_exits_2_naming_it(stage, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: x\ntrain:\n  stepz: 3\n")
+    argv = [a.format(tmp=tmp_path) for a in STAGES[stage]]
+    assert _main(stage)(["--config", str(cfg)] + argv) == EXIT_BAD_INPUT
+    assert "stepz" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_every_stage_takes_config_and_set(stage, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: x\n")
+    argv = [a.format(tmp=tmp_path) for a in STAGES[stage]]
+    code = _main(stage)(["--config", str(cfg), "--set", "train.stepz=1"] + argv)
+    assert code == EXIT_BAD_INPUT and "stepz" in capsys.readouterr().err  # the override reached the loader
+
+
+def test_exit_codes_are_distinct():
+    assert (EXIT_FAILED, EXIT_BAD_INPUT) == (1, 2)
