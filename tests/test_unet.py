@@ -248,3 +248,35 @@ def test_gradient_checkpointing_gives_identical_gradients():
         grads.append([p.grad.clone() for p in net.parameters()])
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_recompute_norm_act_option_changes_memory_not_numbers():
+    """model.recompute_norm_act: True runs every GroupNorm→SiLU→projection block through the recomputing
+    autograd function, False through the plain ops; outputs and gradients agree to float32 rounding
+    (dropout on: the same draws)."""
+    def graph_names(t):
+        seen, stack, names = set(), [t.grad_fn], set()
+        while stack:
+            fn = stack.pop()
+            if fn is None or fn in seen:
+                continue
+            seen.add(fn)
+            names.add(type(fn).__name__)
+            stack += [f for f, _ in fn.next_functions]
+        return names
+
+    z = torch.randn(1, 1, 3, 16, 16)
+    lam = torch.tensor([0.7])
+    outs, grads = [], []
+    for recompute in (True, False):
+        torch.manual_seed(0)
+        net = _randomised(UNet3D(named_size("tiny", recompute_norm_act=recompute, dropout=0.1))).train()
+        torch.manual_seed(1)
+        y = net(z, lam)
+        assert ("_NormActProjectBackward" in graph_names(y)) is recompute
+        y.square().sum().backward()
+        outs.append(y.detach())
+        grads.append([p.grad.clone() for p in net.parameters()])
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-6)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -110,13 +110,14 @@ def _project_backward(proj: nn.Module, gy: Tensor, a: Tensor, w: Tensor, need_a:
 
 
 def norm_act_project(h: Tensor, norm: nn.GroupNorm, proj: nn.Module, *, act: bool = True,
-                     dropout: float = 0.0, training: bool = False) -> Tensor:
+                     dropout: float = 0.0, training: bool = False, recompute: bool = True) -> Tensor:
     """``proj(dropout(SiLU(norm(h))))`` (SiLU if ``act``) for h [N, C, H, W]; ``proj`` is a Conv2d
     (output [N, C_out, H', W']) or a Linear over channels (output tokens [N, H, W, C_out]).
 
-    With gradients on it keeps only h for the backward pass (see ``_NormActProject``)."""
+    With gradients on and ``recompute`` it keeps only h for the backward pass (see ``_NormActProject``);
+    otherwise the separate autograd ops keep their own inputs (more memory, no recomputation)."""
     p = dropout if training else 0.0
-    if torch.is_grad_enabled() and not torch.is_autocast_enabled(h.device.type):
+    if recompute and torch.is_grad_enabled() and not torch.is_autocast_enabled(h.device.type):
         return _NormActProject.apply(h, norm.weight, norm.bias, proj.weight, proj.bias, norm, proj, act, p)
     a = norm(h)
     if act:
@@ -144,6 +145,8 @@ def logsnr_embedding(logsnr: Tensor, dim: int, max_period: float = 10000.0) -> T
 class ResBlock(nn.Module):
     """GroupNorm → SiLU → 1×3×3 conv → + emb → GroupNorm → SiLU → dropout → 1×3×3 conv, plus skip."""
 
+    recompute_norm_act = True  # set from UNetConfig.recompute_norm_act by UNet3D
+
     def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, groups: int):
         super().__init__()
         self.norm1 = norm(c_in, groups)
@@ -156,14 +159,17 @@ class ResBlock(nn.Module):
 
     def forward(self, h: Tensor, emb: Tensor) -> Tensor:
         # h: [B·T, C_in, H, W]; emb: [B·T, E] (already SiLU-activated)
-        y = norm_act_project(h, self.norm1, self.conv1)  # [B·T, C_out, H, W]
+        y = norm_act_project(h, self.norm1, self.conv1, recompute=self.recompute_norm_act)  # [B·T, C_out, H, W]
         y = y + self.emb(emb)[:, :, None, None]
-        y = norm_act_project(y, self.norm2, self.conv2, dropout=self.dropout.p, training=self.training)
+        y = norm_act_project(y, self.norm2, self.conv2, dropout=self.dropout.p, training=self.training,
+                             recompute=self.recompute_norm_act)
         return self.skip(h) + y
 
 
 class SpatialAttention(nn.Module):
     """Self-attention over H·W positions of each frame (frames are batch)."""
+
+    recompute_norm_act = True  # set from UNetConfig.recompute_norm_act by UNet3D
 
     def __init__(self, channels: int, head_dim: int, groups: int):
         super().__init__()
@@ -174,7 +180,7 @@ class SpatialAttention(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         N, C, H, W = h.shape  # N = B·T
-        qkv = norm_act_project(h, self.norm, self.qkv, act=False)  # [N, 3C, H, W]
+        qkv = norm_act_project(h, self.norm, self.qkv, act=False, recompute=self.recompute_norm_act)  # [N, 3C, H, W]
         # tokens [N, HW, 3, heads, d] (a view when h is channels_last); q, k, v keep d contiguous, which
         # the fused CPU attention kernel needs (otherwise SDPA falls back to the O(HW²)-memory math path)
         qkv = qkv.permute(0, 2, 3, 1).reshape(N, H * W, 3, self.heads, C // self.heads)
@@ -230,6 +236,8 @@ class TemporalAttention(nn.Module):
     """Self-attention over the T frames at each spatial position (H·W positions are batch), with
     relative position embeddings on the keys (Shaw et al. 2018, key term) and the joint-training mask."""
 
+    recompute_norm_act = True  # set from UNetConfig.recompute_norm_act by UNet3D
+
     def __init__(self, channels: int, head_dim: int, groups: int, max_distance: int):
         super().__init__()
         self.heads = max(1, channels // head_dim)
@@ -243,7 +251,7 @@ class TemporalAttention(nn.Module):
         # h: [B·T, C, H, W]; allowed: [B, T, T] bool or None (all frames are one video)
         N, C, H, W = h.shape
         HW, heads, d = H * W, self.heads, self.head_dim
-        qkv = norm_act_project(h, self.norm, self.qkv, act=False)  # tokens [B·T, H, W, 3C]
+        qkv = norm_act_project(h, self.norm, self.qkv, act=False, recompute=self.recompute_norm_act)  # [B·T, H, W, 3C]
         qkv = qkv.reshape(B, T, HW, 3, heads, d).permute(3, 0, 2, 4, 1, 5).reshape(3, B * HW, heads, T, d)
         q, k, v = qkv.unbind(0)  # each [B·HW, heads, T, d]
         scale = d**-0.5

@@ -86,6 +86,9 @@ class UNet3D(nn.Module):
                 res *= 2
         self.norm_out = norm(ch, cfg.norm_groups)
         self.conv_out = zero_init(nn.Conv2d(ch, cfg.in_channels, 3, padding=1))
+        for m in self.modules():  # the memory/speed choice of every GroupNorm → SiLU → projection block
+            if hasattr(m, "recompute_norm_act"):
+                m.recompute_norm_act = cfg.recompute_norm_act
 
     def embed(
         self,
@@ -175,7 +178,7 @@ class UNet3D(nn.Module):
                 h = level(block, torch.cat([h, skips.pop()], dim=1))
             else:
                 h = block(h)
-        out = norm_act_project(h, self.norm_out, self.conv_out)  # [B·T, C, H, W]
+        out = norm_act_project(h, self.norm_out, self.conv_out, recompute=self.cfg.recompute_norm_act)  # [B·T, C, H, W]
         out = out.reshape(B, T, C, H, W).transpose(1, 2)  # [B, C, T, H, W]
         return out[:, :, 0] if image_input else out
 
