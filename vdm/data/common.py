@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from vdm.data.config import DataConfig
+
 
 class DataError(RuntimeError):
     """Bad input data (an empty source, a corrupt shard, a checksum mismatch); the message names it."""
@@ -124,7 +126,7 @@ def resample_indices(num_frames: int, src_fps: float, dst_fps: float) -> np.ndar
     return idx[idx < num_frames]
 
 
-def preprocess(video: np.ndarray, cfg, src_fps: float | None) -> tuple[np.ndarray, float | None]:
+def preprocess(video: np.ndarray, cfg: DataConfig, src_fps: float | None) -> tuple[np.ndarray, float | None]:
     """Apply the configured preprocessing: fps resampling, resize + crop, channel conversion."""
     fps = src_fps
     if cfg.fps > 0 and src_fps:
@@ -135,7 +137,7 @@ def preprocess(video: np.ndarray, cfg, src_fps: float | None) -> tuple[np.ndarra
     return np.ascontiguousarray(video), fps
 
 
-def preprocessing_settings(cfg) -> dict[str, Any]:
+def preprocessing_settings(cfg: DataConfig) -> dict[str, Any]:
     """What the manifest records as the preprocessing (everything that changes record bytes)."""
     keys = ["source", "resolution", "channels", "fps", "storage", "frames", "frameskip", "max_videos"]
     if cfg.max_record_frames > 0:  # (left out when off: shards written before the option stay valid)
@@ -221,7 +223,7 @@ def decode_mp4(data: bytes, channels: int) -> np.ndarray:
     return convert_channels(video, channels) if channels == 1 else video
 
 
-def encode_record(rec: Record, cfg, split: str) -> dict[str, Any]:
+def encode_record(rec: Record, cfg: DataConfig, split: str) -> dict[str, Any]:
     """The webdataset sample (all values bytes/str) of one record."""
     meta = dict(rec.meta)
     meta.update(key=rec.key, split=split, num_frames=int(rec.video.shape[0]),

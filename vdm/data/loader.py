@@ -41,6 +41,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from vdm.data.common import DataError, decode_video
+from vdm.data.config import DataConfig
 from vdm.data.shard import load_manifest, verify_shards
 
 _TRAIN, _EVAL = 0, 1
@@ -152,7 +153,7 @@ class VideoLoader:
     uninterrupted sequence). ``mode="eval"``: one pass in shard order with protocol-fixed offsets.
     """
 
-    def __init__(self, cfg, split: str, *, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
+    def __init__(self, cfg: DataConfig, split: str, *, batch_size: int, seed: int, rank: int = 0, world_size: int = 1,
                  num_workers: int = 0, mode: str = "train", resampled: bool | None = None):
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
@@ -291,7 +292,7 @@ def eval_offset(protocol: str, num_frames: int, span: int, seed: int, key: str, 
     return int(rng.integers(0, num_frames - span + 1))
 
 
-def eval_clips(cfg, split: str, num: int, seed: int, frames: int | None = None, *,
+def eval_clips(cfg: DataConfig, split: str, num: int, seed: int, frames: int | None = None, *,
                return_meta: bool = False):
     """``num`` evaluation clips, uint8 [N, T, H, W, C], a pure function of (shards, cfg, num, seed, frames).
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from vdm.data.common import DataError, Record, Rejection, encode_record, preprocessing_settings, split_record
+from vdm.data.config import DataConfig
 from vdm.data.sources import Source, get_source
 from vdm.utils.io import remove_stale_temporaries, remove_stale_temporaries_of, sha256_file, write_json
 
@@ -51,7 +52,7 @@ def _fingerprint(settings: dict, split: str, seed: int, inputs: list[str]) -> st
 _WORKER_SOURCE: Source | None = None
 
 
-def _init_worker(cfg, split: str, seed: int) -> None:
+def _init_worker(cfg: DataConfig, split: str, seed: int) -> None:
     global _WORKER_SOURCE
     _WORKER_SOURCE = get_source(cfg, split, seed)
     _WORKER_SOURCE.inputs()  # builds label/caption tables
@@ -62,7 +63,7 @@ def _load(item: str) -> list[Record | Rejection]:
     return _WORKER_SOURCE.load(item)
 
 
-def _results(source: Source, cfg, split: str, seed: int, items: list[str], workers: int) -> Iterator[list]:
+def _results(source: Source, cfg: DataConfig, split: str, seed: int, items: list[str], workers: int) -> Iterator[list]:
     """``source.load(item)`` for each item, in order; parallel over items with ``workers`` processes."""
     if workers <= 1 or len(items) <= 1:
         for item in items:
@@ -76,7 +77,7 @@ def _results(source: Source, cfg, split: str, seed: int, items: list[str], worke
 # ------------------------------------------------------------------------------------------------
 # Writing
 # ------------------------------------------------------------------------------------------------
-def _write_shard(split_dir: Path, index: int, records: list[Record], cfg, split: str) -> dict[str, Any]:
+def _write_shard(split_dir: Path, index: int, records: list[Record], cfg: DataConfig, split: str) -> dict[str, Any]:
     """Write one shard with ``webdataset.ShardWriter`` into ``.partial/``, fsync, rename into place."""
     import webdataset as wds
 
@@ -124,8 +125,8 @@ def _completed(split_dir: Path, index: int, fingerprint: str) -> dict | None:
     return rec
 
 
-def shard_split(cfg, split: str, out: str | os.PathLike | None = None, *, seed: int = 0, strict: bool = False,
-                workers: int = 1, progress: bool = True) -> dict[str, Any]:
+def shard_split(cfg: DataConfig, split: str, out: str | os.PathLike | None = None, *, seed: int = 0,
+                strict: bool = False, workers: int = 1, progress: bool = True) -> dict[str, Any]:
     """Write ``<out>/<split>/shard-*.tar`` + ``manifest.json`` for one split; returns the manifest.
 
     Raises :class:`DataError` before any work for an empty source or a missing listing, and with
@@ -204,7 +205,7 @@ def _check_keys(source: Source, items: list[str], split: str) -> None:
         owner[key] = item
 
 
-def _manifest(cfg, split, seed, settings, done, n_groups, listing_rejections, n_inputs) -> dict[str, Any]:
+def _manifest(cfg: DataConfig, split, seed, settings, done, n_groups, listing_rejections, n_inputs) -> dict[str, Any]:
     shards, rejected, seen = [], [], {}
     for i in range(n_groups):
         d = done[i]

@@ -11,6 +11,8 @@ import math
 import torch
 from torch import Tensor
 
+from vdm.diffusion.config import DiffusionConfig
+
 
 def append_dims(x: Tensor, ndim: int) -> Tensor:
     """Append trailing singleton dims so that ``x`` broadcasts against a tensor of rank ``ndim``."""
@@ -59,7 +61,7 @@ class CosineSchedule:
         return t_from_logsnr_cosine(logsnr, self.logsnr_min, self.logsnr_max)
 
     @classmethod
-    def from_config(cls, cfg) -> "CosineSchedule":
+    def from_config(cls, cfg: DiffusionConfig) -> "CosineSchedule":
         if cfg.schedule != "cosine":
             raise ValueError(f"unknown schedule {cfg.schedule!r}")
         return cls(cfg.logsnr_min, cfg.logsnr_max)

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from vdm.config import ExperimentConfig
+
 log = logging.getLogger("vdm.evaluate")
 
 
-def _real_clips(cfg, frames: int) -> np.ndarray:
+def _real_clips(cfg: ExperimentConfig, frames: int) -> np.ndarray:
     try:
         from vdm.data.loader import eval_clips
     except ImportError as e:
@@ -34,7 +36,7 @@ def _real_clips(cfg, frames: int) -> np.ndarray:
 TRAIN_ONLY_DATA_FIELDS = ("images_per_video", "num_classes", "shuffle_buffer", "image_pool", "flip", "verify")
 
 
-def real_features(cfg, frames: int, detector, *, real: str | Path | None = None,
+def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | Path | None = None,
                   real_cache: str | Path | None = None, device: str | None = None,
                   progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """I3D features of the real clips [N, D] (cached) and their provenance for the metrics JSON."""
@@ -79,8 +81,9 @@ def real_features(cfg, frames: int, detector, *, real: str | Path | None = None,
     return feats, provenance
 
 
-def evaluate(cfg, samples: str | Path, *, real: str | Path | None = None, real_cache: str | Path | None = None,
-             device: str | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | None = None,
+             real_cache: str | Path | None = None, device: str | None = None,
+             progress: bool = True) -> dict[str, Any]:
     """The metrics dict of DESIGN.md for the sample set ``samples`` (see module docstring)."""
     from vdm.config import to_dict
     from vdm.metrics import fvd, i3d

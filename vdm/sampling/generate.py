@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from vdm.artifacts.samples import read_samples
+from vdm.config import ExperimentConfig
 
 log = logging.getLogger("vdm.sample")
 
@@ -40,7 +41,7 @@ def from_uint8(u: np.ndarray, device: torch.device | str = "cpu") -> torch.Tenso
 # ---------------------------------------------------------------------------------------------
 # Conditioning inputs
 # ---------------------------------------------------------------------------------------------
-def _clips_seed(cfg) -> int:
+def _clips_seed(cfg: ExperimentConfig) -> int:
     return cfg.seed if cfg.sample.clips_seed < 0 else cfg.sample.clips_seed
 
 
@@ -48,7 +49,7 @@ def needs_videos(sc) -> bool:
     return sc.task in ("prediction", "superres") or (sc.task == "extension" and sc.cond_frames > 0)
 
 
-def load_clips(cfg, num: int, frames: int) -> tuple[np.ndarray, dict[str, Any]]:
+def load_clips(cfg: ExperimentConfig, num: int, frames: int) -> tuple[np.ndarray, dict[str, Any]]:
     """uint8 [N, T', H', W', C] and meta {"cls", "txt"}: ``sample.cond_npz`` or real clips (eval_clips)."""
     sc = cfg.sample
     if sc.cond_npz:
@@ -66,7 +67,7 @@ def load_clips(cfg, num: int, frames: int) -> tuple[np.ndarray, dict[str, Any]]:
     return eval_clips(cfg.data, sc.cond_split, num, _clips_seed(cfg), frames=frames, return_meta=True)
 
 
-def class_labels(cfg, seeds: list[int], num_classes: int, meta: dict[str, Any]) -> np.ndarray:
+def class_labels(cfg: ExperimentConfig, seeds: list[int], num_classes: int, meta: dict[str, Any]) -> np.ndarray:
     """[N] int64 labels per ``sample.class_labels`` (see SampleConfig)."""
     mode = cfg.sample.class_labels
     if mode == "eval":
@@ -80,7 +81,7 @@ def class_labels(cfg, seeds: list[int], num_classes: int, meta: dict[str, Any]) 
     return np.array([np.random.default_rng([s, 1]).integers(num_classes) for s in seeds], dtype=np.int64)
 
 
-def captions(cfg, num: int, meta: dict[str, Any]) -> list[str]:
+def captions(cfg: ExperimentConfig, num: int, meta: dict[str, Any]) -> list[str]:
     prompts = cfg.sample.prompts
     if prompts:
         return [prompts[i % len(prompts)] for i in range(num)]
@@ -93,7 +94,7 @@ def captions(cfg, num: int, meta: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Generation
 # ---------------------------------------------------------------------------------------------
-def generate(cfg, export, device: torch.device, *, progress: bool = True) -> dict[str, np.ndarray]:
+def generate(cfg: ExperimentConfig, export, device: torch.device, *, progress: bool = True) -> dict[str, np.ndarray]:
     """Sample ``cfg.sample.num_samples`` videos from ``export``; returns the arrays of the npz."""
     from vdm.diffusion.schedule import CosineSchedule
     from vdm.sampling import tasks
@@ -201,7 +202,7 @@ def generate(cfg, export, device: torch.device, *, progress: bool = True) -> dic
     return out
 
 
-def settings_dict(cfg, export, export_path: Path, device: torch.device) -> dict[str, Any]:
+def settings_dict(cfg: ExperimentConfig, export, export_path: Path, device: torch.device) -> dict[str, Any]:
     from vdm.config import to_dict
     from vdm.sampling.samplers import network_evaluations
     from vdm.utils.io import sha256_file

@@ -22,6 +22,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from vdm.sampling.config import SampleConfig
+
 DenoiserFn = Callable[..., Tensor]  # (z_t [B, ...], logsnr_t [B], **extra_args) -> x_hat [B, ...]
 NoiseFn = Callable[[Tensor], Tensor]  # like -> standard normal of the same shape/dtype/device
 Callback = Callable[[dict[str, Any]], None]
@@ -150,7 +152,7 @@ def sample_predictor_corrector(
                    final_step=final_step, extra_args=extra_args, noise=noise, callback=callback, disable=disable)
 
 
-def sample(cfg, denoiser: DenoiserFn, z: Tensor, logsnrs: Tensor, **kwargs: Any) -> Tensor:
+def sample(cfg: SampleConfig, denoiser: DenoiserFn, z: Tensor, logsnrs: Tensor, **kwargs: Any) -> Tensor:
     """Dispatch on a :class:`~vdm.sampling.config.SampleConfig` (``sampler``, ``gamma``, δ, ...)."""
     common = dict(gamma=cfg.gamma, final_step=cfg.final_step, **kwargs)
     if cfg.sampler == "ancestral":
@@ -161,7 +163,7 @@ def sample(cfg, denoiser: DenoiserFn, z: Tensor, logsnrs: Tensor, **kwargs: Any)
     raise ValueError(f"unknown sampler {cfg.sampler!r} (expected ancestral or langevin)")
 
 
-def network_evaluations(cfg) -> int:
+def network_evaluations(cfg: SampleConfig) -> int:
     """Denoiser calls per sampled block (CFG doubles the batch, not the count)."""
     corrections = cfg.corrector_steps * (cfg.steps - 1) if cfg.sampler == "langevin" else 0
     return cfg.steps + corrections

@@ -14,10 +14,11 @@ A source is built from a :class:`~vdm.data.config.DataConfig`, a split name and 
 from __future__ import annotations
 
 from vdm.data.common import DataError, Record, Rejection
+from vdm.data.config import DataConfig
 
 
 class Source:
-    def __init__(self, cfg, split: str, seed: int = 0):
+    def __init__(self, cfg: DataConfig, split: str, seed: int = 0):
         self.cfg, self.split, self.seed = cfg, split, seed
         self._listing_rejections: list[Rejection] = []
 
@@ -55,7 +56,7 @@ class Source:
         return items
 
 
-def get_source(cfg, split: str, seed: int = 0) -> Source:
+def get_source(cfg: DataConfig, split: str, seed: int = 0) -> Source:
     if cfg.source == "moving_mnist":
         from vdm.data.sources.mnist import MovingMNISTSource as cls
     elif cfg.source == "bair":

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vdm.data.common import DataError, Record, Rejection, make_key, preprocess
+from vdm.data.config import DataConfig
 from vdm.data.sources import Source
 
 FRAME_KEY = "{t}/image_aux1/encoded"
@@ -20,7 +21,7 @@ BAIR_SIDE = 64
 class BairSource(Source):
     inputs_per_shard = 1  # one shard per TFRecord file (a file holds ~256 trajectories)
 
-    def __init__(self, cfg, split: str, seed: int = 0):
+    def __init__(self, cfg: DataConfig, split: str, seed: int = 0):
         super().__init__(cfg, split, seed)
         self.dir = Path(cfg.root) / split
 

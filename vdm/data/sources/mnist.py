@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from vdm.data import moving_mnist as mm
 from vdm.data.common import DataError, Record, Rejection, preprocess
+from vdm.data.config import DataConfig
 from vdm.data.sources import Source
 
 
 class MovingMNISTSource(Source):
-    def __init__(self, cfg, split: str, seed: int = 0):
+    def __init__(self, cfg: DataConfig, split: str, seed: int = 0):
         super().__init__(cfg, split, seed)
         if split not in mm.SPLIT_IDS:
             raise DataError(f"Moving MNIST has splits {list(mm.SPLIT_IDS)}, not {split!r}")

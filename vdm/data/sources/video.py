@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from vdm.data.common import DataError, Record, Rejection, convert_channels, make_key, resample_indices
+from vdm.data.config import DataConfig
 from vdm.data.sources import Source
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
@@ -31,7 +32,7 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 TRUNCATION_SLACK = 0.02
 
 
-def decode_file(path: Path, cfg) -> tuple[np.ndarray, float]:
+def decode_file(path: Path, cfg: DataConfig) -> tuple[np.ndarray, float]:
     """Decode, resize short side + centre crop, resample fps: (uint8 [T, S, S, C], fps). Raises Rejected."""
     import av
 
@@ -75,7 +76,7 @@ def decode_file(path: Path, cfg) -> tuple[np.ndarray, float]:
 class _FileSource(Source):
     """Common load(): one file -> one record (or a rejection)."""
 
-    def __init__(self, cfg, split: str, seed: int = 0):
+    def __init__(self, cfg: DataConfig, split: str, seed: int = 0):
         super().__init__(cfg, split, seed)
         self.root = Path(cfg.root)
         self.labels: dict[str, int] = {}  # item -> class id
@@ -123,7 +124,7 @@ def _videos_under(folder: Path) -> list[str]:
 class _SplitFolderSource(_FileSource):
     """Videos of a split live under ``<root>/<split>/``; items are paths relative to that folder."""
 
-    def __init__(self, cfg, split: str, seed: int = 0):
+    def __init__(self, cfg: DataConfig, split: str, seed: int = 0):
         super().__init__(cfg, split, seed)
         self.dir = self.root / split
 
