@@ -21,6 +21,9 @@ from typing import Any
 
 from submitit.helpers import Checkpointable
 
+from vdm.config import ExperimentConfig
+from vdm.train.config import LaunchConfig
+
 log = logging.getLogger("vdm.train.launch")
 
 
@@ -78,7 +81,7 @@ def _log_job_environment() -> None:
         log.info("job environment: %s", " ".join(found))
 
 
-def sbatch_parameters(lc: Any) -> dict[str, Any]:
+def sbatch_parameters(lc: LaunchConfig) -> dict[str, Any]:
     """The SLURM request of ``lc`` (a LaunchConfig), named as submitit's SlurmExecutor and its sbatch script
     name them (``job_name``, ``time``, ``ntasks_per_node``, ``mem``, ...)."""
     from submitit.slurm.slurm import _convert_mem
@@ -101,14 +104,14 @@ def sbatch_parameters(lc: Any) -> dict[str, Any]:
     return params
 
 
-def sbatch_script(lc: Any, folder: str | Path, command: str) -> str:
+def sbatch_script(lc: LaunchConfig, folder: str | Path, command: str) -> str:
     """The sbatch script submitit writes for ``lc`` (no SLURM client needed: for checks and dry runs)."""
     from submitit.slurm.slurm import _make_sbatch_string
 
     return _make_sbatch_string(command=command, folder=folder, **sbatch_parameters(lc))
 
 
-def make_executor(cfg: Any, workdir: Path, executor: str) -> Any:
+def make_executor(cfg: ExperimentConfig, workdir: Path, executor: str) -> Any:
     """A submitit executor with the resources of ``cfg.launch`` (SLURM: :func:`sbatch_parameters`)."""
     import submitit
 
@@ -140,7 +143,7 @@ def _tail(path: Path, n: int = 30) -> str:
         return ""
 
 
-def submit_and_wait(cfg: Any, workdir: Path, export: Path | None, executor: str) -> int:
+def submit_and_wait(cfg: ExperimentConfig, workdir: Path, export: Path | None, executor: str) -> int:
     import submitit
 
     ex = make_executor(cfg, workdir, executor)
