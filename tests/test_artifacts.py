@@ -43,6 +43,8 @@ def test_samples_errors_name_the_file_and_key(tmp_path):
     (tmp_path / "t.npz").write_bytes(b"not a zip")
     with pytest.raises(ArtifactError, match=r"t\.npz: not a readable"):
         read_samples(tmp_path / "t.npz")
+    with pytest.raises(ArtifactError, match=r"t\.npz: not a readable"):
+        read_samples_record(tmp_path / "t.npz")
 
 
 def test_metrics_writer_needs_metric_and_value(tmp_path):

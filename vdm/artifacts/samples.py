@@ -19,6 +19,16 @@ from vdm.artifacts import ArtifactError
 from vdm.utils.io import save_npz
 
 
+def _open(path: Path) -> np.lib.npyio.NpzFile:
+    """The ``.npz`` opened without pickles; a missing or unreadable file is an :class:`ArtifactError`."""
+    if not path.is_file():
+        raise ArtifactError(f"{path}: file not found")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"{path}: not a readable .npz ({e})") from None
+
+
 def write_samples(path: str | os.PathLike, arrays: dict[str, np.ndarray], settings: dict[str, Any]) -> None:
     """Atomic ``.npz`` (no pickles: strings are stored as unicode arrays)."""
     save_npz(path, {"settings": np.asarray(json.dumps(settings, sort_keys=True)), **arrays})
@@ -30,13 +40,7 @@ def read_samples(path: str | os.PathLike, key: str = "videos", limit: int | None
     ``.npz``: JSON strings decoded, the keys in ``arrays`` as numpy arrays whatever their size, other
     arrays of up to 4,096 elements as lists. Errors name the file and the key."""
     path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: file not found")
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ArtifactError(f"{path}: not a readable .npz ({e})") from None
-    with z:
+    with _open(path) as z:
         if key not in z:
             raise ArtifactError(f"{path}: no {key!r} array (has {sorted(z.files)})")
         videos = np.asarray(z[key] if limit is None else z[key][:limit])
@@ -62,10 +66,7 @@ def read_samples(path: str | os.PathLike, key: str = "videos", limit: int | None
 
 def read_samples_record(path: str | os.PathLike) -> tuple[np.ndarray | None, dict[str, Any] | None]:
     """(per-sample seeds [N] or None, settings dict or None) of a samples ``.npz``, without its videos."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{path}: file not found")
-    with np.load(path, allow_pickle=False) as z:
+    with _open(Path(path)) as z:
         seeds = np.asarray(z["seeds"]) if "seeds" in z else None
         settings = json.loads(str(z["settings"])) if "settings" in z else None
     return seeds, settings
