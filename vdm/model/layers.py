@@ -145,10 +145,10 @@ def logsnr_embedding(logsnr: Tensor, dim: int, max_period: float = 10000.0) -> T
 class ResBlock(nn.Module):
     """GroupNorm → SiLU → 1×3×3 conv → + emb → GroupNorm → SiLU → dropout → 1×3×3 conv, plus skip."""
 
-    recompute_norm_act = True  # set from UNetConfig.recompute_norm_act by UNet3D
-
-    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, groups: int):
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, groups: int,
+                 recompute_norm_act: bool = True):
         super().__init__()
+        self.recompute_norm_act = recompute_norm_act  # UNetConfig.recompute_norm_act
         self.norm1 = norm(c_in, groups)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
         self.emb = nn.Linear(emb_dim, c_out)
@@ -169,10 +169,9 @@ class ResBlock(nn.Module):
 class SpatialAttention(nn.Module):
     """Self-attention over H·W positions of each frame (frames are batch)."""
 
-    recompute_norm_act = True  # set from UNetConfig.recompute_norm_act by UNet3D
-
-    def __init__(self, channels: int, head_dim: int, groups: int):
+    def __init__(self, channels: int, head_dim: int, groups: int, recompute_norm_act: bool = True):
         super().__init__()
+        self.recompute_norm_act = recompute_norm_act  # UNetConfig.recompute_norm_act
         self.heads = max(1, channels // head_dim)
         self.norm = norm(channels, groups)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
@@ -236,10 +235,10 @@ class TemporalAttention(nn.Module):
     """Self-attention over the T frames at each spatial position (H·W positions are batch), with
     relative position embeddings on the keys (Shaw et al. 2018, key term) and the joint-training mask."""
 
-    recompute_norm_act = True  # set from UNetConfig.recompute_norm_act by UNet3D
-
-    def __init__(self, channels: int, head_dim: int, groups: int, max_distance: int):
+    def __init__(self, channels: int, head_dim: int, groups: int, max_distance: int,
+                 recompute_norm_act: bool = True):
         super().__init__()
+        self.recompute_norm_act = recompute_norm_act  # UNetConfig.recompute_norm_act
         self.heads = max(1, channels // head_dim)
         self.head_dim = channels // self.heads
         self.norm = norm(channels, groups)
@@ -267,10 +266,11 @@ class TemporalAttention(nn.Module):
 class SpaceTimeAttention(nn.Module):
     """A spatial attention block followed by a temporal attention block (paper §2)."""
 
-    def __init__(self, channels: int, head_dim: int, groups: int, max_distance: int):
+    def __init__(self, channels: int, head_dim: int, groups: int, max_distance: int,
+                 recompute_norm_act: bool = True):
         super().__init__()
-        self.spatial = SpatialAttention(channels, head_dim, groups)
-        self.temporal = TemporalAttention(channels, head_dim, groups, max_distance)
+        self.spatial = SpatialAttention(channels, head_dim, groups, recompute_norm_act)
+        self.temporal = TemporalAttention(channels, head_dim, groups, max_distance, recompute_norm_act)
 
     def forward(self, h: Tensor, B: int, T: int, allowed: Tensor | None) -> Tensor:
         return self.temporal(self.spatial(h), B, T, allowed)

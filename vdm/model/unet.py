@@ -33,9 +33,10 @@ class _Level(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, cfg: UNetConfig, attention: bool):
         super().__init__()
-        self.res = ResBlock(c_in, c_out, cfg.emb_dim, cfg.dropout, cfg.norm_groups)
+        self.res = ResBlock(c_in, c_out, cfg.emb_dim, cfg.dropout, cfg.norm_groups, cfg.recompute_norm_act)
         self.attn = (
-            SpaceTimeAttention(c_out, cfg.head_dim, cfg.norm_groups, cfg.relpos_max_distance) if attention else None
+            SpaceTimeAttention(c_out, cfg.head_dim, cfg.norm_groups, cfg.relpos_max_distance, cfg.recompute_norm_act)
+            if attention else None
         )
 
     def forward(self, h: Tensor, emb: Tensor, B: int, T: int, allowed: Tensor | None) -> Tensor:
@@ -86,9 +87,6 @@ class UNet3D(nn.Module):
                 res *= 2
         self.norm_out = norm(ch, cfg.norm_groups)
         self.conv_out = zero_init(nn.Conv2d(ch, cfg.in_channels, 3, padding=1))
-        for m in self.modules():  # the memory/speed choice of every GroupNorm → SiLU → projection block
-            if hasattr(m, "recompute_norm_act"):
-                m.recompute_norm_act = cfg.recompute_norm_act
 
     def embed(
         self,
