@@ -108,13 +108,13 @@ def conditioning(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
     if not pairs:
         return None
     verdicts = {v for _, _, v in pairs}
-    verdict = verdicts.pop() if len(verdicts) == 1 else INCONCLUSIVE
+    (verdict,) = verdicts if len(verdicts) == 1 else (INCONCLUSIVE,)
     parts = "; ".join(
         f"reconstruction (w_r = {rc.get('w_r', '?')}) {_arm(rc)} vs replacement {_arm(rp)}"
         + (f": {v}" if len(pairs) > 1 else "")
         for rc, rp, v in pairs
     )
-    mixed = " (the w_r arms disagree)" if len({v for _, _, v in pairs}) > 1 else ""
+    mixed = " (the w_r arms disagree)" if len(verdicts) > 1 else ""
     return Finding(verdict, (
         f"Paper (Table 6): reconstruction guidance gives a lower FVD than replacement. Ours: {parts} "
         f"({_n([r for p in pairs for r in p[:2]])}): **{verdict}**{mixed} at this scale."

@@ -37,7 +37,7 @@ COLUMNS = [
 
 
 class ReportError(ValueError):
-    """A metrics file or spec is malformed; the message names it."""
+    """A table spec is malformed; the message names it (a malformed metrics file is an ArtifactError)."""
 
 
 # --------------------------------------------------------------------------------------------
