@@ -93,7 +93,7 @@ def test_ddp_two_ranks_match_one_process(tmp_path, one, monkeypatch):
     assert d_model < ATOL and d_ema < ATOL, (d_model, d_ema)
     # The runs did train (a broken all-reduce, e.g. summing instead of averaging, would not match).
     from vdm.model.unet import UNet3D
-    from vdm.train.loop import derive_seed
+    from vdm.seeds import derive_seed
 
     torch.manual_seed(derive_seed(3, "init"))
     fresh = UNet3D(_cfg().model).state_dict()

@@ -19,7 +19,9 @@ Order. Per epoch e, each rank reads one *rank stream* of raw records:
 then a ``webdataset`` shuffle buffer seeded by (seed, e, rank) (train mode) and groups of B records
 (the last partial group of an epoch is dropped in train mode). Every random choice for batch p of epoch
 e (clip offsets, flips, which image frames are appended) comes from a generator seeded by
-(seed, e, p, rank), so batch p is a pure function of (seed, e, p, rank, world_size, data).
+(seed, e, p, rank), so batch p is a pure function of (seed, e, p, rank, world_size, data). Seeds follow
+the project's rule (:mod:`vdm.seeds`: purposes "loader.batch", "loader.eval_record", "eval.order"); the
+shard order and the shuffle buffer use webdataset's ``make_seed``, the rule's one documented exception.
 
 DataLoader workers in train mode all read the rank stream (raw bytes only) and each decodes every
 num_workers-th batch (``split_by_worker`` at the batch level): the batch sequence is the same for any
@@ -34,7 +36,6 @@ import collections
 import itertools
 import math
 import random
-import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -43,6 +44,7 @@ import numpy as np
 from vdm.data.common import DataError, decode_video
 from vdm.data.config import DataConfig
 from vdm.data.shard import load_manifest, verify_shards
+from vdm.seeds import key_hash, numpy_rng
 
 _TRAIN, _EVAL = 0, 1
 
@@ -59,10 +61,6 @@ def _worker() -> tuple[int, int]:
 
     info = torch.utils.data.get_worker_info()
     return (0, 1) if info is None else (info.id, info.num_workers)
-
-
-def _key_seed(key: str) -> int:
-    return zlib.crc32(key.encode("utf-8"))
 
 
 def cut_clip(video: np.ndarray, offset: int, frames: int, frameskip: int) -> np.ndarray:
@@ -229,12 +227,12 @@ class VideoLoader:
         first = video_of(group[0])
         H, W = first.shape[1:3]
         out = np.empty((len(group), T + K, H, W, C), np.uint8)  # [B, T+K, H, W, C]
-        batch_rng = np.random.default_rng([self.seed, _TRAIN, epoch, position, self.rank])
+        batch_rng = numpy_rng(self.seed, "loader.batch", epoch, position, self.rank)
         sources: list[list[dict[str, Any]]] = []  # per example: the record each of its T + K frames came from
         for i, rec in enumerate(group):
             key = rec["__key__"]
             sources.append([rec] * T)
-            rng = batch_rng if train else np.random.default_rng([self.seed, _EVAL, _key_seed(key)])
+            rng = batch_rng if train else numpy_rng(self.seed, "loader.eval_record", key_hash(key))
             v = video_of(rec)
             n = len(v)
             if n < cfg.clip_span or v.shape[1:] != (H, W, C):
@@ -288,7 +286,7 @@ def eval_offset(protocol: str, num_frames: int, span: int, seed: int, key: str, 
     """
     if protocol == "start":
         return 0
-    rng = np.random.default_rng([int(seed), _EVAL, _key_seed(key), repeat])
+    rng = numpy_rng(seed, "loader.eval_record", key_hash(key), repeat)
     return int(rng.integers(0, num_frames - span + 1))
 
 
@@ -312,7 +310,7 @@ def eval_clips(cfg: DataConfig, split: str, num: int, seed: int, frames: int | N
     manifest = load_manifest(split_dir)
     verify_shards(split_dir, manifest, cfg.verify)
     R = int(manifest["num_records"])
-    rng = np.random.default_rng([int(seed), _EVAL, 0x5EED])
+    rng = numpy_rng(seed, "eval.order")
     rounds = math.ceil(num / R)
     order = np.concatenate([rng.permutation(R) for _ in range(rounds)])[:num]  # [N] record indices
     wanted: dict[int, list[int]] = collections.defaultdict(list)  # record index -> output slots

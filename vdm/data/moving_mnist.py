@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vdm.data.common import DataError
+from vdm.seeds import numpy_rng
 
 DIGIT_SIZE = 28  # MNIST digit side (pixels)
 DIGIT_SPLIT_SEED = 20150225  # fixed: the train/test digit sets are a property of the data set, not of a run
@@ -78,7 +79,7 @@ def generate_video(seed: int, split: str, index: int, *, num_digits: int = 2, ca
     """One video: (uint8 [length, canvas, canvas, 1], the digit labels in placement order)."""
     images, labels = mnist_digits()
     pool = digit_indices(split, test_fraction)
-    rng = np.random.default_rng([int(seed), SPLIT_IDS[split], int(index)])
+    rng = numpy_rng(seed, f"mnist.{split}", index)
     chosen = pool[rng.integers(0, len(pool), size=num_digits)]
     limit = canvas - DIGIT_SIZE  # top-left corner range [0, limit] keeps the digit inside
     pos = rng.uniform(0, limit, size=(num_digits, 2))  # [D, 2] (y, x)

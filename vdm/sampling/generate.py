@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from vdm.artifacts.samples import read_samples
 from vdm.config import ExperimentConfig
+from vdm.seeds import numpy_rng
 
 log = logging.getLogger("vdm.sample")
 
@@ -78,7 +79,7 @@ def class_labels(cfg: ExperimentConfig, seeds: list[int], num_classes: int, meta
     if mode == "round_robin":
         return np.arange(len(seeds), dtype=np.int64) % num_classes
     # uniform: drawn from a stream of sample i's seed kept apart from its noise stream
-    return np.array([np.random.default_rng([s, 1]).integers(num_classes) for s in seeds], dtype=np.int64)
+    return np.array([numpy_rng(s, "sample.class").integers(num_classes) for s in seeds], dtype=np.int64)
 
 
 def captions(cfg: ExperimentConfig, num: int, meta: dict[str, Any]) -> list[str]:

@@ -34,7 +34,8 @@ from vdm.train import checkpoint as ckpt
 from vdm.train import distributed as D
 from vdm.train.csvlog import CSV_COLUMNS, CsvLog  # noqa: F401 (CSV_COLUMNS re-exported)
 from vdm.train.ema import EMA
-from vdm.train.seeds import derive_seed, draw_noise, get_rng_state, set_rng_state  # noqa: F401 (re-exported)
+from vdm.seeds import derive_seed
+from vdm.train.seeds import draw_noise, get_rng_state, set_rng_state
 from vdm.train.signals import StopSignals
 from vdm.train.text import TextConditioning
 from vdm.train.watch import Board, SampleGrids

@@ -1,27 +1,21 @@
-"""Seeds of training: one root seed, split explicitly by purpose, rank, step and example.
+"""Seeds of training: the noise of each example, and the global generators of one rank.
 
-The rule (``derive_seed``): every random stream is seeded by ``SeedSequence([seed, crc32(purpose),
-*ints])`` -- a purpose string ("example", "t0", ...) and the integers that identify the stream (step,
-global example index, rank). Streams of different purposes or indices do not collide by design, and
-a stream depends only on what identifies it (not on batch splits, rank counts or resumption).
-Also the capture/restore of the global generators of one rank (model dropout).
+Every stream follows the project's seed rule (:mod:`vdm.seeds`): ``derive_seed(seed, purpose, *ints)``
+with the purposes "example" (step, global example index) and "t0" (step), so the draws of an example
+do not depend on batch splits, rank counts or resumption. Also the capture/restore of the global
+generators of one rank (model dropout).
 """
 
 from __future__ import annotations
 
 import random
-import zlib
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-
-def derive_seed(seed: int, purpose: str, *ints: int) -> int:
-    """A 63-bit seed from (seed, purpose, ints...) through numpy's SeedSequence (no collisions by design)."""
-    words = np.random.SeedSequence([seed, zlib.crc32(purpose.encode()), *ints]).generate_state(2, np.uint32)
-    return int((int(words[0]) << 31) ^ int(words[1])) & ((1 << 63) - 1)
+from vdm.seeds import derive_seed
 
 
 def draw_noise(
