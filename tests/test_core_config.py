@@ -62,3 +62,37 @@ def test_unknown_size_and_bad_override():
 def test_image_size_must_fit_levels():
     with pytest.raises(ConfigError, match="image_size"):
         named_size("demo", image_size=30)
+
+
+def test_model_fields_follow_from_the_data(tmp_path):
+    p = tmp_path / "exp.yaml"
+    p.write_text("data:\n  resolution: 32\n  channels: 1\n  num_classes: 10\nmodel:\n  size: tiny\n")
+    m = load_config(p).model
+    assert (m.image_size, m.in_channels, m.num_classes) == (32, 1, 10)  # over the preset's 16
+    p.write_text("model:\n  size: demo\n")  # no data section: the data defaults
+    m = load_config(p).model
+    assert (m.image_size, m.in_channels, m.num_classes) == (64, 3, 0)
+    # agreeing values and an unconditional model of labelled data are allowed
+    p.write_text("data:\n  resolution: 32\n  num_classes: 10\nmodel:\n  image_size: 32\n  num_classes: 0\n")
+    m = load_config(p).model
+    assert (m.image_size, m.num_classes) == (32, 0)
+
+
+@pytest.mark.parametrize("model, data, message", [
+    ("image_size: 16", "resolution: 32", r"exp\.yaml: model\.image_size 16 != data\.resolution 32"),
+    ("in_channels: 3", "channels: 1", r"model\.in_channels 3 != data\.channels 1"),
+    ("num_classes: 100", "num_classes: 10", r"model\.num_classes 100 != data\.num_classes 10"),
+])
+def test_inconsistent_model_fields_are_errors_naming_both(tmp_path, model, data, message):
+    p = tmp_path / "exp.yaml"
+    p.write_text(f"data:\n  {data}\nmodel:\n  {model}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(p)
+
+
+def test_an_override_against_the_data_is_an_error(tmp_path):
+    p = tmp_path / "exp.yaml"
+    p.write_text("data:\n  resolution: 32\n")
+    assert load_config(p, {"data.resolution": 16}).model.image_size == 16
+    with pytest.raises(ConfigError, match="model.image_size 64 != data.resolution 32"):
+        load_config(p, {"model.image_size": 64})

@@ -98,8 +98,8 @@ def test_sha256_mismatch_and_corrupt_shard_named(tmp_path):
         eval_clips(cfg, "train", 2, seed=0)
 
 
-def write_config(path: Path, shards: Path, **data) -> Path:
-    cfg = {"name": "t", "seed": 3, "model": {"size": "tiny", "num_classes": 100},
+def write_config(path: Path, shards: Path, model: dict | None = None, **data) -> Path:
+    cfg = {"name": "t", "seed": 3, "model": {"size": "tiny", "num_classes": 100, **(model or {})},
            "data": {"shards": str(shards), "resolution": 16, "channels": 1, "mnist_canvas": 32,
                     "mnist_video_length": 10, "mnist_train_videos": 6, "mnist_test_videos": 3, "frames": 4,
                     "num_classes": 100, **data}}
@@ -117,8 +117,9 @@ def test_cli(tmp_path, capsys):
     assert main(["shard", "--config", str(cfg), "--split", "train", "--out", str(tmp_path / "o"), "--quiet",
                  "--set", "data.mnist_train_videos=2"]) == 0
     assert json.loads((tmp_path / "o" / "train" / "manifest.json").read_text())["num_records"] == 2
-    # A frame size the network cannot take / clips longer than the videos: errors before any work.
-    bad = write_config(tmp_path / "bad.yaml", tmp_path / "bad", resolution=32)
+    # A frame size the network cannot take (the model section fixes its own) / clips longer than the
+    # videos: errors before any work.
+    bad = write_config(tmp_path / "bad.yaml", tmp_path / "bad", model={"image_size": 16}, resolution=32)
     assert main(["shard", "--config", str(bad), "--split", "train", "--quiet"]) == 2
     assert "model.image_size 16" in capsys.readouterr().err
     long = write_config(tmp_path / "long.yaml", tmp_path / "long", frames=12)

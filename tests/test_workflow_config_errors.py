@@ -71,9 +71,10 @@ BAD_CONFIGS = {
                                       r"sample\.guidance_weight 2 needs a class- or text-conditional model"),
     "missing data.root": (dict(data__source="video_folder", data__root="no/such/folder"),
                           r"data\.root 'no/such/folder'.*not a folder"),
-    "resolution vs image_size": (dict(model__image_size=32), r"data\.resolution 16 != model\.image_size 32"),
-    "channels": (dict(data__channels=3), r"data\.channels 3 != model\.in_channels 1"),
-    "num_classes": (dict(model__num_classes=10), r"data\.num_classes 100 != model\.num_classes 10"),
+    # model fields that follow from the data: set against it in the model section
+    "resolution vs image_size": (dict(model__image_size=32), r"model\.image_size 32 != data\.resolution 16"),
+    "channels": (dict(model__in_channels=3), r"model\.in_channels 3 != data\.channels 1"),
+    "num_classes": (dict(model__num_classes=10), r"model\.num_classes 10 != data\.num_classes 100"),
     "image_size vs levels": (dict(data__resolution=18, model__image_size=18, model__channel_mult=[1, 2, 2]),
                              r"image_size 18 is not divisible by 2\^2"),
     "overlap >= frames": (dict(sample__task="extension", sample__overlap=9, sample__total_frames=18),

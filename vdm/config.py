@@ -25,6 +25,7 @@ from vdm.metrics.config import EvalConfig
 from vdm.model.config import UNetConfig, resolve_model_dict
 from vdm.sampling.config import SampleConfig
 from vdm.train.config import LaunchConfig, TrainConfig
+from vdm.utils.io import atomic_open
 
 
 # What an experiment name may be: it becomes a folder (results/<name>) inside shell commands.
@@ -55,9 +56,10 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "<dict>") -> "ExperimentConfig":
         data = dict(data)
-        if "model" in data and isinstance(data["model"], Mapping):
-            data["model"] = resolve_model_dict(data["model"])
         try:
+            model = data.get("model", {})
+            if isinstance(model, Mapping):
+                data["model"] = derive_model_fields(resolve_model_dict(model), model, data.get("data", {}))
             return from_dict(cls, data)
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
@@ -68,6 +70,33 @@ class ExperimentConfig:
     def validate(self) -> None:
         if not re.fullmatch(NAME_PATTERN, self.name):
             raise ConfigError(f"name {self.name!r} is not a valid experiment name ({NAME_RULE})")
+
+
+# Model fields that follow from the data: (model key, data key). The model section may leave them out
+# (they are taken from the data section, over a model.size preset's value); where it sets one, it must agree.
+DERIVED_MODEL_FIELDS = (("image_size", "resolution"), ("in_channels", "channels"), ("num_classes", "num_classes"))
+
+
+def derive_model_fields(resolved: Mapping[str, Any], written: Mapping[str, Any],
+                        data: Mapping[str, Any]) -> dict[str, Any]:
+    """The model dict ``resolved`` (size preset expanded) with the fields of :data:`DERIVED_MODEL_FIELDS`
+    taken from ``data`` (defaults: :class:`DataConfig`). A field the model section sets itself (``written``)
+    must equal the data's value -- ``model.num_classes: 0`` is allowed too (an unconditional model of
+    labelled data) -- else a :class:`ConfigError` names both keys and values."""
+    if not isinstance(data, Mapping):
+        return dict(resolved)  # from_dict reports the malformed data section
+    defaults = {f.name: f.default for f in dataclasses.fields(DataConfig)}
+    out = dict(resolved)
+    for model_key, data_key in DERIVED_MODEL_FIELDS:
+        value = data.get(data_key, defaults[data_key])
+        if model_key in written:
+            mine = written[model_key]
+            if mine != value and not (model_key == "num_classes" and mine == 0):
+                raise ConfigError(f"model.{model_key} {mine!r} != data.{data_key} {value!r}: model.{model_key} "
+                                  f"follows from data.{data_key}; leave it out of the model section")
+        else:
+            out[model_key] = value
+    return out
 
 
 def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> ExperimentConfig:
@@ -104,7 +133,6 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
-    from vdm.utils.io import atomic_open
 
     with atomic_open(path, "w") as f:
         yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
