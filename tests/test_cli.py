@@ -40,3 +40,27 @@ def test_every_stage_takes_config_and_set(stage, tmp_path, capsys):
 
 def test_exit_codes_are_distinct():
     assert (EXIT_FAILED, EXIT_BAD_INPUT) == (1, 2)
+
+
+# the stage's sections that --dry-run prints (besides the root seed)
+DRY_RUN_SECTIONS = {"shard": {"data", "model"}, "train": {"data", "model", "diffusion", "train", "launch"},
+                    "sample": {"data", "sample"}, "evaluate": {"data", "evaluate"}}
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_every_stage_has_dry_run_and_quiet(stage, tmp_path, capsys):
+    import yaml
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: x\nseed: 7\n")
+    argv = [a.format(tmp=tmp_path) for a in STAGES[stage]]
+    if "--quiet" not in argv:
+        argv.append("--quiet")
+    if "--dry-run" not in argv:
+        argv.append("--dry-run")
+    code = _main(stage)(["--config", str(cfg), "--set", "data.resolution=48"] + argv)
+    assert code == 0
+    shown = yaml.safe_load(capsys.readouterr().out)
+    assert shown["seed"] == 7 and shown["data"]["resolution"] == 48  # the resolved config, overrides applied
+    assert DRY_RUN_SECTIONS[stage] <= set(shown)
+    assert list(tmp_path.iterdir()) == [cfg]  # a dry run reads no input and writes nothing

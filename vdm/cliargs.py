@@ -11,16 +11,31 @@ import argparse
 import sys
 from typing import Any
 
+import yaml
+
 from vdm.config import ExperimentConfig, load_config, parse_override
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    """``--config CFG.yaml`` and repeatable ``--set key.sub=value`` overrides."""
+    """The flags every stage command has: ``--config CFG.yaml``, repeatable ``--set key.sub=value``
+    overrides, ``--dry-run`` (print the resolved config of the sections the stage reads, as YAML, and
+    stop before reading any input) and ``--quiet`` (no progress bars)."""
     p.add_argument("--config", required=True, help="experiment YAML (workflow config files are read as they are)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. --set train.steps=10 (repeatable)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved config of the sections this stage reads and stop")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def print_dry_run(cfg: ExperimentConfig, sections: tuple[str, ...] | None = None) -> int:
+    """Print ``cfg`` (only ``sections`` when given, plus the root seed) as YAML; returns :data:`EXIT_OK`."""
+    full = cfg.to_dict()
+    shown = full if sections is None else {"seed": full["seed"], **{s: full[s] for s in sections}}
+    print(yaml.safe_dump(shown, sort_keys=False), end="")
+    return EXIT_OK
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any] | None = None) -> ExperimentConfig:

@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from vdm.config import to_dict
+from vdm.config import ExperimentConfig
+from vdm.model.config import SIZES
+from vdm.utils.io import atomic_open
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW_SCHEMA = REPO / "workflow" / "schemas" / "workflow.schema.yaml"
@@ -130,7 +134,6 @@ def type_schema(tp: Any, where: str) -> dict[str, Any]:
 
 
 def _default(field: dataclasses.Field) -> Any:
-    from vdm.config import to_dict
 
     if field.default is not dataclasses.MISSING:
         return to_dict(field.default)
@@ -181,8 +184,6 @@ def dataclass_schema(cls: type, where: str = "") -> dict[str, Any]:
 
 
 def experiment_schema() -> dict[str, Any]:
-    from vdm.config import ExperimentConfig
-    from vdm.model.config import SIZES
 
     schema = dataclass_schema(ExperimentConfig)
     # model.size names a registry entry; its fields are expanded by vdm.model.config.resolve_model_dict.
@@ -229,7 +230,6 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if args.write:
-        from vdm.utils.io import atomic_open
 
         with atomic_open(OUTPUT_SCHEMA, "w") as f:
             f.write(text)

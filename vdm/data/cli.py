@@ -1,7 +1,7 @@
 """``vdm shard``: write the webdataset shards + manifest of one split of the configured source.
 
     vdm shard --config CFG.yaml --split train [--out DIR] [--strict] [--workers N] [--seed S]
-              [--set data.resolution=32 ...] [--no-model-check]
+              [--set data.resolution=32 ...] [--no-model-check] [--dry-run] [--quiet]
 
 Exits 2 (``vdm.cliargs``: bad input) with a message naming the file/value: empty source, missing split
 file, a clip the network cannot take, and with --strict any rejected video.
@@ -14,7 +14,11 @@ import logging
 import os
 import sys
 
-from vdm.cliargs import EXIT_OK, add_config_flags, config_from_args, fail
+from vdm.cliargs import EXIT_OK, add_config_flags, config_from_args, fail, print_dry_run
+from vdm.config import ConfigError
+from vdm.data.checks import check_data_for_model
+from vdm.data.common import DataError
+from vdm.data.shard import shard_split
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,17 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="decoding processes")
     p.add_argument("--seed", type=int, default=None, help="generation seed (default: the config's seed)")
     p.add_argument("--no-model-check", action="store_true", help="skip the data-vs-network compatibility check")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    from vdm.config import ConfigError
-    from vdm.data.checks import check_data_for_model
-    from vdm.data.common import DataError
-    from vdm.data.shard import shard_split
 
     try:
         cfg = config_from_args(args)
+        if args.dry_run:
+            return print_dry_run(cfg, ("data", "model"))
         if not args.no_model_check:
             check_data_for_model(cfg.data, cfg.model)
         manifest = shard_split(cfg.data, args.split, args.out, seed=cfg.seed if args.seed is None else args.seed,

@@ -2,6 +2,7 @@
 
     vdm evaluate --config CFG.yaml --samples SAMPLES.npz --out METRICS.json \
         [--real-cache FEATS.npz] [--real REAL.npz] [--set evaluate.num_bootstrap=200 ...] [--device cpu]
+        [--dry-run] [--quiet]
     vdm evaluate --config CFG.yaml --real-only --real-cache FEATS.npz    # real features only
 
 Real clips: ``vdm.data.loader.eval_clips(cfg.data, cfg.evaluate.split, cfg.evaluate.num_real,
@@ -16,8 +17,16 @@ import argparse
 import logging
 import sys
 
-from vdm.cliargs import add_config_flags, config_from_args, fail
+from vdm.cliargs import add_config_flags, config_from_args, fail, print_dry_run
 from vdm.metrics.evaluate import evaluate, real_features
+from vdm.config import ConfigError
+from vdm.data.common import DataError
+from vdm.metrics.fvd import FVDError
+from vdm.metrics.i3d import I3DWeightsError
+from vdm.artifacts.metrics import write_metrics
+from vdm.utils.io import write_json
+from vdm.metrics import fvd, i3d
+from vdm.utils.io import remove_stale_temporaries_of
 
 log = logging.getLogger("vdm.evaluate")
 
@@ -34,30 +43,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", default=None,
                    help="npz with real 'videos' uint8 [N, T, H, W, C] instead of eval_clips of the data")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
-                   help="no progress bars (--no-progress: the former name)")
+    p.add_argument("--no-progress", dest="quiet", action="store_true", help="the former name of --quiet")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vdm.config import ConfigError
-    from vdm.data.common import DataError
-    from vdm.metrics.fvd import FVDError
-    from vdm.metrics.i3d import I3DWeightsError
-    from vdm.artifacts.metrics import write_metrics
-    from vdm.utils.io import write_json
 
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.real_only and args.samples:
         parser.error("--real-only takes no --samples")
-    if not args.real_only and not (args.samples and args.out):
+    if not args.real_only and not args.dry_run and not (args.samples and args.out):
         parser.error("--samples and --out are required (or --real-only)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         cfg = config_from_args(args)
+        if args.dry_run:
+            return print_dry_run(cfg, ("data", "evaluate"))
         if args.real_only:
-            from vdm.metrics import fvd, i3d
 
             device = args.device or str(fvd.default_device())
             detector = i3d.load_i3d(device, endpoint=cfg.evaluate.features)
@@ -68,7 +71,6 @@ def main(argv: list[str] | None = None) -> int:
                 write_json(args.out, {"real_features": info, "n_real": int(len(feats)),
                                       "detector_id": i3d.DETECTOR_ID, "weights_sha256": i3d.WEIGHTS_SHA256})
             return 0
-        from vdm.utils.io import remove_stale_temporaries_of
 
         remove_stale_temporaries_of(args.out)  # left by a killed earlier run of this job
         metrics = evaluate(cfg, args.samples, real=args.real, real_cache=args.real_cache,

@@ -13,18 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from vdm.config import ExperimentConfig
+from vdm.config import ExperimentConfig, to_dict
+from vdm.data.loader import eval_clips
+from vdm.metrics import fvd, i3d
+from vdm.utils.io import sha256_file
 
 log = logging.getLogger("vdm.evaluate")
 
 
 def _real_clips(cfg: ExperimentConfig, frames: int) -> np.ndarray:
-    try:
-        from vdm.data.loader import eval_clips
-    except ImportError as e:
-        from vdm.metrics.fvd import FVDError
-
-        raise FVDError(f"real clips need vdm.data.loader.eval_clips ({e}); pass --real REAL.npz instead") from e
     ev = cfg.evaluate
     clips = np.asarray(eval_clips(cfg.data, ev.split, ev.num_real, ev.real_seed, frames=frames))
     log.info("real clips: %s from split %r (seed %d)", clips.shape, ev.split, ev.real_seed)
@@ -40,10 +37,6 @@ def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | P
                   real_cache: str | Path | None = None, device: str | None = None,
                   progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
     """I3D features of the real clips [N, D] (cached) and their provenance for the metrics JSON."""
-    from vdm.config import to_dict
-    from vdm.metrics import fvd
-    from vdm.utils.io import sha256_file
-
     ev = cfg.evaluate
     info = fvd.detector_info(ev.features)
     shape: list[int] | None = None
@@ -85,10 +78,6 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
              real_cache: str | Path | None = None, device: str | None = None,
              progress: bool = True) -> dict[str, Any]:
     """The metrics dict of DESIGN.md for the sample set ``samples`` (see module docstring)."""
-    from vdm.config import to_dict
-    from vdm.metrics import fvd, i3d
-    from vdm.utils.io import sha256_file
-
     ev = cfg.evaluate
     videos, sample_meta = fvd.load_videos_npz(samples)
     frames = int(videos.shape[1])

@@ -29,6 +29,8 @@ from vdm.artifacts import ArtifactError
 from vdm.artifacts.samples import read_samples
 from vdm.metrics import i3d as i3d_lib
 from vdm.metrics.config import EvalConfig
+from vdm.utils.io import save_npz
+from vdm.utils.io import remove_stale_temporaries_of
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +338,6 @@ def load_cached_features(path: str | os.PathLike, key: str,
 
 
 def save_cached_features(path: str | os.PathLike, feats: np.ndarray, key: str, info: Mapping[str, Any]) -> None:
-    from vdm.utils.io import save_npz
 
     save_npz(path, {"features": np.asarray(feats, np.float32), "key": np.array(key),
                     "info": np.array(json.dumps(info, sort_keys=True, default=str))})
@@ -362,7 +363,6 @@ def cached_features(path: str | os.PathLike | None, info: Mapping[str, Any],
     key = cache_key(info)
     if path is None:
         return compute(), False
-    from vdm.utils.io import remove_stale_temporaries_of
 
     path = Path(path)
     with _exclusive(path):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 
 from vdm.model.config import SIZES, named_size
+from vdm.model.unet import UNet3D, count_parameters
 
 
 def parameter_table(names: list[str]) -> list[tuple[str, str, int]]:
     import torch
 
-    from vdm.model.unet import UNet3D, count_parameters
 
     rows = []
     for name in names:

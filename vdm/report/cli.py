@@ -20,6 +20,13 @@ import sys
 from pathlib import Path
 
 from vdm.cliargs import fail
+from vdm.report import plots, tables
+from vdm.report.registry import title_of
+from vdm.report.provenance import provenance
+from vdm.utils.io import write_json
+from vdm.report.plots import plot_loss
+from vdm.utils.io import atomic_open
+from vdm.report.tables import ReportError
 
 log = logging.getLogger("vdm.report")
 
@@ -34,8 +41,6 @@ def _spec(text: str) -> dict:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-    from vdm.report import plots, tables
-    from vdm.report.registry import title_of
 
     spec = _spec(args.spec)
     rows = tables.build_rows(spec)
@@ -64,8 +69,6 @@ def _gif_label(r: dict) -> str:
 
 
 def cmd_provenance(args: argparse.Namespace) -> int:
-    from vdm.report.provenance import provenance
-    from vdm.utils.io import write_json
 
     write_json(args.out, provenance(args.config, args.train_config, args.model, args.samples, args.metrics))
     log.info("provenance -> %s", args.out)
@@ -73,7 +76,6 @@ def cmd_provenance(args: argparse.Namespace) -> int:
 
 
 def cmd_loss(args: argparse.Namespace) -> int:
-    from vdm.report.plots import plot_loss
 
     plot_loss(args.csv, args.labels or [Path(c).parent.name for c in args.csv], args.out, args.title)
     log.info("loss plot -> %s", args.out)
@@ -81,7 +83,6 @@ def cmd_loss(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from vdm.utils.io import atomic_open
 
     out = Path(args.out)
     lines = [f"# {args.title}", ""]
@@ -137,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     lo.set_defaults(fn=cmd_loss)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    from vdm.report.tables import ReportError
 
     try:
         return args.fn(args)

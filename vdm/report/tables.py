@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 from vdm.artifacts.metrics import read_metrics
 from vdm.report.findings import finding_of
 from vdm.report.registry import KEY_COLUMNS, TABLES, title_of
+from vdm.utils.io import atomic_open
 
 PAPER_CSV = Path(__file__).with_name("paper_tables.csv")
 
@@ -138,7 +139,6 @@ def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
-    from vdm.utils.io import atomic_open
 
     cols = columns_of(rows)
     with atomic_open(path, "w", newline="") as f:
@@ -206,7 +206,6 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
 
 
 def write_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], path: str | Path) -> None:
-    from vdm.utils.io import atomic_open
 
     with atomic_open(path, "w") as f:
         f.write(to_markdown(rows, spec))

@@ -14,7 +14,6 @@ path and sha256, task details, versions) and, when used, ``cls`` int64 [N], ``tx
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -22,8 +21,12 @@ from pathlib import Path
 import torch
 
 from vdm.artifacts.samples import write_samples
-from vdm.cliargs import add_config_flags, config_from_args, fail
+from vdm.cliargs import add_config_flags, config_from_args, fail, print_dry_run
 from vdm.sampling.generate import generate, settings_dict
+from vdm.config import ConfigError
+from vdm.artifacts.export import load_export
+from vdm.utils.io import remove_stale_temporaries_of
+from vdm.sampling.gif import write_gif_grid
 
 log = logging.getLogger("vdm.sample")
 
@@ -33,32 +36,30 @@ log = logging.getLogger("vdm.sample")
 # ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vdm sample", description="Sample videos from an exported model.")
-    p.add_argument("--export", "--checkpoint", dest="export", required=True,
+    p.add_argument("--export", "--checkpoint", dest="export",
                    help="the exported model written by `vdm train` (EMA weights + configs); "
                         "--checkpoint is a deprecated alias")
     add_config_flags(p)  # the `sample` and `data` sections are used
-    p.add_argument("--out", required=True, help="output .npz (videos, seeds, settings, conditioning)")
+    p.add_argument("--out", help="output .npz (videos, seeds, settings, conditioning); required unless --dry-run")
     p.add_argument("--gif", default=None, help="optional GIF grid of the first sample.gif_max_videos videos")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved sampling settings and stop")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vdm.config import ConfigError, to_dict
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.dry_run and not (args.export and args.out):
+        parser.error("--export and --out are required (unless --dry-run)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         cfg = config_from_args(args)
     except ConfigError as e:
         return fail("vdm sample", e)
     if args.dry_run:
-        print(json.dumps({"sample": to_dict(cfg.sample), "data": to_dict(cfg.data)}, indent=2, sort_keys=True))
-        return 0
+        return print_dry_run(cfg, ("data", "sample"))
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    from vdm.artifacts.export import load_export
 
     export_path = Path(args.export)
     try:
@@ -68,7 +69,6 @@ def main(argv: list[str] | None = None) -> int:
     if export.model_cfg.image_size != cfg.data.resolution and cfg.sample.task != "superres":
         log.warning("model image_size %d differs from data.resolution %d", export.model_cfg.image_size,
                     cfg.data.resolution)
-    from vdm.utils.io import remove_stale_temporaries_of
 
     for p in remove_stale_temporaries_of(args.out, args.gif):  # left by a killed earlier run of this job
         log.info("removed stale temporary %s", p)
@@ -83,7 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     write_samples(args.out, arrays, settings)
     log.info("wrote %s: videos %s", args.out, arrays["videos"].shape)
     if args.gif:
-        from vdm.sampling.gif import write_gif_grid
 
         write_gif_grid(args.gif, arrays["videos"][: max(1, cfg.sample.gif_max_videos)], fps=cfg.sample.gif_fps)
         log.info("wrote %s", args.gif)

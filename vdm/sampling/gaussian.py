@@ -15,6 +15,10 @@ import torch
 from torch import Tensor
 
 from vdm.diffusion.schedule import alpha_sigma
+from vdm.sampling.samplers import _alpha_sigma, ancestral_coefficients
+from vdm.diffusion.schedule import CosineSchedule
+from vdm.sampling.guidance import condition
+from vdm.sampling.samplers import logsnr_grid, sample_ancestral, sample_predictor_corrector
 
 
 def ar1_video_covariance(frames: int, pixels: int, rho_t: float, rho_s: float, scale: float = 1.0) -> Tensor:
@@ -97,7 +101,6 @@ def chain_moments(
     final x̂ map (mean, variance) of every eigen-coordinate affinely. This is what the samplers must
     reproduce for any number of steps; its distance to (μ, Σ) is the discretisation error alone.
     """
-    from vdm.sampling.samplers import _alpha_sigma, ancestral_coefficients
 
     m = den.U.T @ den.mu  # [D]
     s = den.s  # [D]
@@ -151,9 +154,6 @@ def conditional_sampling_errors(
     """Sample x^b given the first ``frames_a`` frames x_a [C, k, H, W] with ``method`` (replacement or
     reconstruction guidance), and return (mean error, covariance error) of the x^b samples against
     the exact E[x^b | x^a], Cov[x^b | x^a] (errors as in :func:`moment_errors`)."""
-    from vdm.diffusion.schedule import CosineSchedule
-    from vdm.sampling.guidance import condition
-    from vdm.sampling.samplers import logsnr_grid, sample_ancestral, sample_predictor_corrector
 
     C, T, H, W = den.shape
     mask = torch.zeros(1, C, T, H, W, dtype=torch.bool)

@@ -21,6 +21,13 @@ from tqdm.auto import tqdm
 from vdm.artifacts.samples import read_samples
 from vdm.config import ExperimentConfig
 from vdm.seeds import numpy_rng
+from vdm.data.loader import eval_clips
+from vdm.diffusion.schedule import CosineSchedule
+from vdm.sampling import tasks
+from vdm.sampling.seeds import StackedGenerator, sample_seeds
+from vdm.config import to_dict
+from vdm.sampling.samplers import network_evaluations
+from vdm.utils.io import sha256_file
 
 log = logging.getLogger("vdm.sample")
 
@@ -63,7 +70,6 @@ def load_clips(cfg: ExperimentConfig, num: int, frames: int) -> tuple[np.ndarray
         if len(videos) < num:
             raise ValueError(f"sample.cond_npz: {path} has {len(videos)} videos, {num} are needed")
         return videos[:num], meta
-    from vdm.data.loader import eval_clips
 
     return eval_clips(cfg.data, sc.cond_split, num, _clips_seed(cfg), frames=frames, return_meta=True)
 
@@ -97,9 +103,6 @@ def captions(cfg: ExperimentConfig, num: int, meta: dict[str, Any]) -> list[str]
 # ---------------------------------------------------------------------------------------------
 def generate(cfg: ExperimentConfig, export, device: torch.device, *, progress: bool = True) -> dict[str, np.ndarray]:
     """Sample ``cfg.sample.num_samples`` videos from ``export``; returns the arrays of the npz."""
-    from vdm.diffusion.schedule import CosineSchedule
-    from vdm.sampling import tasks
-    from vdm.sampling.seeds import StackedGenerator, sample_seeds
 
     sc = cfg.sample
     mc, dc = export.model_cfg, export.diffusion_cfg
@@ -204,9 +207,6 @@ def generate(cfg: ExperimentConfig, export, device: torch.device, *, progress: b
 
 
 def settings_dict(cfg: ExperimentConfig, export, export_path: Path, device: torch.device) -> dict[str, Any]:
-    from vdm.config import to_dict
-    from vdm.sampling.samplers import network_evaluations
-    from vdm.utils.io import sha256_file
 
     sc = cfg.sample
     return {

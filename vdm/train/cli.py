@@ -1,7 +1,7 @@
 """``vdm train``: run training through submitit (local / debug / SLURM), resuming automatically.
 
     vdm train --config CFG.yaml --workdir DIR --export OUT.pt [--executor local|debug|slurm]
-              [--set key.sub=value ...] [--dry-run]
+              [--set key.sub=value ...] [--dry-run] [--quiet]
 
 Flags only: the job, its executor and the wait are :mod:`vdm.train.launch`.
 """
@@ -12,8 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from vdm.cliargs import EXIT_FAILED, add_config_flags, config_from_args, fail
+from vdm.cliargs import EXIT_FAILED, add_config_flags, config_from_args, fail, print_dry_run
 from vdm.train.launch import submit_and_wait
+from vdm.config import ConfigError
+from vdm.train.loop import LOCK_NAME
+from vdm.utils.io import WorkdirBusy, WorkdirLock
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,27 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", default=None, help="where to write the export (EMA weights + model config)")
     p.add_argument("--executor", choices=("local", "debug", "slurm"), default=None,
                    help="override launch.executor")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and stop")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    from vdm.config import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
-        cfg = config_from_args(args, {"launch.executor": args.executor} if args.executor else None)
+        extra = {"launch.executor": args.executor} if args.executor else {}
+        if args.quiet:
+            extra["train.progress"] = False
+        cfg = config_from_args(args, extra)
     except ConfigError as e:
         return fail("vdm train", e)
     if args.dry_run:
-        import yaml
-
-        print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        return 0
+        return print_dry_run(cfg)
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    from vdm.train.loop import LOCK_NAME
-    from vdm.utils.io import WorkdirBusy, WorkdirLock
 
     try:  # fail before submitting when a training holds the folder (the job takes the lock for itself)
         WorkdirLock(workdir, LOCK_NAME, "training").acquire().release()

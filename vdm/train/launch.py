@@ -23,6 +23,8 @@ from submitit.helpers import Checkpointable
 
 from vdm.config import ExperimentConfig
 from vdm.train.config import LaunchConfig
+from vdm.train import distributed as D
+from vdm.train.loop import TrainingInterrupted, train
 
 log = logging.getLogger("vdm.train.launch")
 
@@ -36,9 +38,6 @@ class TrainJob(Checkpointable):
         self.export = export
 
     def __call__(self) -> dict[str, Any]:
-        from vdm.config import ExperimentConfig
-        from vdm.train import distributed as D
-        from vdm.train.loop import TrainingInterrupted, train
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")

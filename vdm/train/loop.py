@@ -40,6 +40,9 @@ from vdm.train.signals import StopSignals
 from vdm.train.text import TextConditioning
 from vdm.train.watch import Board, SampleGrids
 from vdm.utils.io import WorkdirLock, remove_stale_temporaries, remove_stale_temporaries_of
+from vdm.data.loader import VideoLoader
+from vdm.model.unet import UNet3D
+from vdm.artifacts.export import save_export
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,6 @@ LoaderFactory = Callable[..., Iterable[dict[str, Any]]]
 def default_loader(cfg: ExperimentConfig, *, batch_size: int, seed: int, rank: int, world_size: int,
                    num_workers: int) -> Iterable[dict[str, Any]]:
     """The project's loader over the training shards (``vdm shard``), ``batch_size`` videos per rank."""
-    from vdm.data.loader import VideoLoader
 
     return VideoLoader(cfg.data, "train", batch_size=batch_size, seed=seed, rank=rank, world_size=world_size,
                        num_workers=num_workers, mode="train")
@@ -102,7 +104,6 @@ class Trainer:
             raise ValueError("train.precision=bf16 needs a CUDA device (autocast on CPU is not used)")
 
         # Model, EMA, optimizer (Appendix A: Adam(β1, β2), lr, weight decay per model).
-        from vdm.model.unet import UNet3D
 
         torch.manual_seed(derive_seed(cfg.seed, "init"))  # identical initial weights on every rank
         self.model = UNet3D(cfg.model).to(self.device)
@@ -467,7 +468,6 @@ class Trainer:
             self.export(path)
 
     def export(self, path: Path | None = None) -> None:
-        from vdm.artifacts.export import save_export
 
         meta = {"step": self.step, "samples_seen": self.step * self.tc.batch_size, "seed": self.cfg.seed,
                 "experiment": self.cfg.name, "world_size": self.dist.world_size,

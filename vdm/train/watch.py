@@ -21,6 +21,14 @@ import torch
 from torch import nn
 
 from vdm.config import ExperimentConfig
+from vdm.sampling.gif import video_grid
+from vdm.utils.io import atomic_path
+from vdm.diffusion import CosineSchedule
+from vdm.sampling.config import SampleConfig
+from vdm.sampling import tasks
+from vdm.sampling.generate import to_uint8
+from vdm.sampling.seeds import StackedGenerator
+from vdm.sampling.gif import write_gif_grid
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +36,6 @@ log = logging.getLogger(__name__)
 def frame_strip(videos: np.ndarray, pad: int = 1) -> np.ndarray:
     """uint8 [N, T, H, W, C] -> one image uint8 [N·(H+pad)+pad, T·(W+pad)+pad, C]: row i = video i's frames
     (the GIF grid's layout with every frame as a one-frame video, T per row)."""
-    from vdm.sampling.gif import video_grid
 
     N, T, H, W, C = videos.shape
     return video_grid(videos.reshape(N * T, 1, H, W, C), ncols=T, pad=pad)[0]
@@ -37,7 +44,6 @@ def frame_strip(videos: np.ndarray, pad: int = 1) -> np.ndarray:
 def write_png(path: str | Path, image: np.ndarray, scale: int = 1) -> None:
     from PIL import Image
 
-    from vdm.utils.io import atomic_path
 
     if scale > 1:
         image = image.repeat(scale, axis=0).repeat(scale, axis=1)
@@ -49,8 +55,6 @@ class SampleGrids:
     """Fixed-seed sample grids of the EMA weights (see the module docstring)."""
 
     def __init__(self, cfg: ExperimentConfig, model: nn.Module, folder: Path):
-        from vdm.diffusion import CosineSchedule
-        from vdm.sampling.config import SampleConfig
 
         self.cfg = cfg
         self.folder = folder
@@ -62,9 +66,6 @@ class SampleGrids:
     @torch.no_grad()
     def sample(self, ema_shadow: dict[str, torch.Tensor]) -> np.ndarray:
         """uint8 [N, T, H, W, C] from the EMA weights, the same seeds every call."""
-        from vdm.sampling import tasks
-        from vdm.sampling.generate import to_uint8
-        from vdm.sampling.seeds import StackedGenerator
 
         self.net.load_state_dict(ema_shadow)  # by name; copied into the network's dtype
         m, d = self.cfg.model, self.cfg.data
@@ -79,7 +80,6 @@ class SampleGrids:
         return to_uint8(x)  # [N, T, H, W, C]
 
     def write(self, step: int, ema_shadow: dict[str, torch.Tensor], tb: Any = None) -> Path:
-        from vdm.sampling.gif import write_gif_grid
 
         videos = self.sample(ema_shadow)
         self.folder.mkdir(parents=True, exist_ok=True)

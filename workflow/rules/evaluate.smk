@@ -21,4 +21,4 @@ rule evaluate:
         CONDA_ENV
     shell:
         "vdm evaluate --config {input.cfg:q} --samples {input.samples:q} --real-cache {params.real_cache:q}"
-        " --out {output:q} --no-progress > {log:q} 2>&1"
+        " --out {output:q} --quiet > {log:q} 2>&1"

@@ -25,6 +25,7 @@ import numpy as np
 from vdm.data.common import DataError, Record, Rejection, convert_channels, make_key, resample_indices
 from vdm.data.config import DataConfig
 from vdm.data.sources import Source
+from vdm.data.common import Rejected
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 # A video that decodes to fewer frames than its header declares is truncated; containers often
@@ -36,7 +37,6 @@ def decode_file(path: Path, cfg: DataConfig) -> tuple[np.ndarray, float]:
     """Decode, resize short side + centre crop, resample fps: (uint8 [T, S, S, C], fps). Raises Rejected."""
     import av
 
-    from vdm.data.common import Rejected
 
     size = cfg.resolution
     frames: list[np.ndarray] = []
@@ -89,7 +89,6 @@ class _FileSource(Source):
         return make_key(str(Path(item).with_suffix("")))
 
     def load(self, item: str) -> list[Record | Rejection]:
-        from vdm.data.common import Rejected
 
         try:
             video, fps = decode_file(self._path(item), self.cfg)
