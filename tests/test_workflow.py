@@ -82,6 +82,38 @@ def test_dry_run_builds_the_dag_within_5_s(config, tmp_path):
     assert set(re.findall(r"wildcards: table=(\w+)", r.stdout)) == EXPECTED_TABLES[config.stem]
 
 
+@pytest.mark.parametrize("config", [REPO / "config" / "config.yaml", REPO / "config" / "mmnist_learn.yaml",
+                                    *PAPER_CONFIGS], ids=lambda p: p.stem)
+def test_setting_names_round_trip_over_the_whole_grid(config, tmp_path):
+    """Every {setting} of the config's grid (the sample jobs of its dry run) parses to sampling fields that
+    format to the same name, and agrees with the config's sample section on every field the grid does not
+    vary (vdm/grid.py is the one place that formats and parses them; the workflow also checks, when it
+    builds the grid, that each cell's changes survive the round trip)."""
+    from vdm.config import load_config, to_dict
+    from vdm.grid import parse_setting, setting_name
+
+    raw = yaml.safe_load(config.read_text())
+    root = raw["data"].get("root")
+    if root:
+        (tmp_path / root).mkdir(parents=True)
+    r = snakemake("-n", *config_args(config), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    settings = sorted(set(re.findall(r"wildcards: run=img[0-9]+(?:-step[0-9]+)?, setting=(\S+)", r.stdout)))
+    assert settings, r.stdout
+    sample = to_dict(load_config(config).sample)
+    ablation = raw.get("ablation", {})
+    varied = {"guidance_weight"} if ablation.get("guidance_weights") else set()
+    varied |= {"sampler", "steps"} if ablation.get("samplers") else set()
+    if ablation.get("conditioning", {}).get("methods"):
+        varied |= {"task", "cond_method", "w_r", "guidance_weight"}
+    assert setting_name(sample) in settings  # the main setting is a cell
+    for setting in settings:
+        fields = parse_setting(setting)
+        assert setting_name({**sample, **fields}) == setting
+        assert {k: v for k, v in fields.items() if k not in varied} == {
+            k: sample[k] for k in fields if k not in varied}, setting
+
+
 def test_profiles_are_found_by_name_and_point_at_slurm():
     for path in (REPO / "slurm" / "config.yaml", REPO / "profiles" / "slurm-ci" / "config.yaml"):
         prof = yaml.safe_load(path.read_text())

@@ -130,7 +130,19 @@ MAIN_SETTING = setting_name(SAMPLE)
 
 
 def _with(**changes):
-    return setting_name({**SAMPLE, **changes})
+    """The {setting} of the main sampling setting with ``changes``; every change must survive the name's
+    round trip (a grid axis the name does not encode would silently sample the main setting)."""
+    name = setting_name({**SAMPLE, **changes})
+    back = parse_setting(name)
+    lost = {k: v for k, v in changes.items() if k not in back or float_or(back[k]) != float_or(v)}
+    if lost:
+        raise WorkflowError(f"config: the setting name {name!r} does not encode {lost} (vdm/grid.py)")
+    return name
+
+
+def float_or(v):
+    """Numbers compare as floats (a YAML 2 is the name's 2.0); other values as they are."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
 
 
 def table_rows(table):
