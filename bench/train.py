@@ -226,7 +226,8 @@ def describe(setting: str, res: dict) -> str:
                   f"{res['sgemm_TFLOPs'] * 1e3:.1f} GFLOP/s")
     return (f"{setting:5s} {res['device']} {res['precision']} {res['params_M']:.1f} M params, batch {res['batch']} × "
             f"{res['frames']} frames × {res['shape']}, {res['threads']} threads: step {res['step_s_median']:.3f} s, "
-            f"{res['samples_per_s']:.2f} samples/s (process CPU {res['cpu_s_per_step_median']:.3f} s/step), {mem}{extra}")
+            f"{res['samples_per_s']:.2f} samples/s (process CPU {res['cpu_s_per_step_median']:.3f} s/step), "
+            f"{mem}{extra}")
 
 
 def against(args: argparse.Namespace, settings: list[str]) -> int:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import ArrayLoader, tiny_config_dict, write_config
+
 from vdm.config import ExperimentConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")

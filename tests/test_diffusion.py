@@ -23,7 +23,6 @@ from vdm.diffusion import (
 )
 
 
-
 @pytest.fixture(autouse=True)
 def _float64():
     old = torch.get_default_dtype()
@@ -69,7 +68,8 @@ def test_parameterizations_round_trip(shape):
     lam = torch.tensor([-7.0, 0.3, 9.0])
     z = q_sample(x, lam, eps)
     alpha, sigma = alpha_sigma(lam)
-    torch.testing.assert_close(z, alpha.view(-1, *[1] * (len(shape) - 1)) * x + sigma.view(-1, *[1] * (len(shape) - 1)) * eps)
+    view = (-1, *[1] * (len(shape) - 1))
+    torch.testing.assert_close(z, alpha.view(view) * x + sigma.view(view) * eps)
     torch.testing.assert_close(x_from_eps(z, eps, lam), x)
     torch.testing.assert_close(eps_from_x(z, x, lam), eps)
     v = v_from_x_eps(x, eps, lam)

@@ -215,7 +215,8 @@ def test_line_plot_uses_a_log_axis_when_values_span_orders_of_magnitude(tmp_path
     matplotlib.use("Agg")
     scales = []
     real = matplotlib.axes.Axes.set_yscale
-    monkeypatch.setattr(matplotlib.axes.Axes, "set_yscale", lambda self, v, **kw: (scales.append(v), real(self, v, **kw)))
+    monkeypatch.setattr(matplotlib.axes.Axes, "set_yscale",
+                        lambda self, v, **kw: (scales.append(v), real(self, v, **kw)))
     for values in ((10000.0, 200.0, 120.0), (130.0, 120.0, 110.0)):
         rows = [{"step": s, "run": "img8", "setting": "s", "metric": "fvd", "value": v, "interval_low": v * 0.9,
                  "interval_high": v * 1.1, "paper_value": math.nan} for s, v in zip((0, 250, 1000), values)]
@@ -260,9 +261,9 @@ def test_seeds_summary():
 def test_provenance_record_names_config_code_seeds_and_versions(tmp_path):
     import torch
 
-    from vdm.model.config import named_size
-    from vdm.diffusion.config import DiffusionConfig
     from vdm.artifacts.export import save_export
+    from vdm.diffusion.config import DiffusionConfig
+    from vdm.model.config import named_size
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"seed": 7, "sample": {"steps": 4}}))
@@ -292,7 +293,8 @@ def test_cli_table_and_index(tmp_path):
     spec_file.write_text(json.dumps(spec))
     out = tmp_path / "report"
     r = subprocess.run(
-        [sys.executable, "-m", "vdm", "report", "table", "--spec", f"@{spec_file}", "--csv", str(out / "tables/guidance.csv"),
+        [sys.executable, "-m", "vdm", "report", "table", "--spec", f"@{spec_file}",
+         "--csv", str(out / "tables/guidance.csv"),
          "--md", str(out / "tables/guidance.md"), "--plot", str(out / "plots/guidance.png"),
          "--gif", str(out / "gifs/guidance.gif")], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert r.returncode == 0, r.stderr

@@ -11,17 +11,16 @@ import subprocess
 import sys
 
 import numpy as np
-import yaml
 import pytest
 import torch
+import yaml
+from conftest import REPO, tiny_config_dict, write_config
 from PIL import Image
 
-from conftest import REPO, tiny_config_dict, write_config
+from vdm.artifacts.export import save_export
 from vdm.diffusion.config import DiffusionConfig
 from vdm.model import UNet3D, named_size
 from vdm.sampling.cli import main
-from vdm.artifacts.export import save_export
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -96,7 +96,8 @@ def test_reconstruction_guidance_differentiates_the_raw_x_hat(net, monkeypatch):
     clamped = lambda zz, ll, **kw: Denoiser(net, "eps")(zz, ll, **kw).clamp(-1, 1)  # noqa: E731
     correction = (raw_guided - x_hat_at_replaced_z(Denoiser(net, "eps")))[:, :, 2:].abs().mean()
     correction_clamped_inside = (expected(clamped) - x_hat_at_replaced_z(clamped))[:, :, 2:].abs().mean()
-    print(f"reconstruction correction: raw x̂ {float(correction):.3g}, clamped inside {float(correction_clamped_inside):.3g}")
+    print(f"reconstruction correction: raw x̂ {float(correction):.3g}, "
+          f"clamped inside {float(correction_clamped_inside):.3g}")
     assert correction > 10 * correction_clamped_inside, (float(correction), float(correction_clamped_inside))
 
 
@@ -104,8 +105,9 @@ def test_briefly_trained_eps_model_stays_in_range_at_few_steps(tmp_path):
     """A tiny ε-model after a few dozen steps, 4 ancestral steps: without clipping whole frames
     saturate to 0 or 255; with clipping (the ε configs' setting) they do not."""
     from conftest import ArrayLoader, tiny_config_dict
-    from vdm.config import ExperimentConfig
+
     from vdm.artifacts.export import load_export
+    from vdm.config import ExperimentConfig
     from vdm.train.loop import train
 
     cfg = ExperimentConfig.from_dict(tiny_config_dict(diffusion={"prediction": "eps"},

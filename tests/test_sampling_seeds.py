@@ -11,7 +11,6 @@ from vdm.sampling import tasks
 from vdm.sampling.config import SampleConfig
 from vdm.sampling.seeds import StackedGenerator
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

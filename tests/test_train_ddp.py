@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-
 from conftest import REPO, ArrayLoader, load_final_state, tiny_config_dict
 
 ATOL = 1e-5

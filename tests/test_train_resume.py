@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, assert_states_identical, load_final_state, tiny_config_dict, write_config
 
 STEPS = 12

@@ -10,10 +10,9 @@ import math
 
 import pytest
 import torch
-
 from conftest import ArrayLoader, load_final_state, tiny_config_dict
-from vdm.config import ConfigError, ExperimentConfig
 
+from vdm.config import ConfigError, ExperimentConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -175,7 +174,8 @@ def test_nan_loss_stops_and_keeps_last_good_state(tmp_path):
         return ArrayLoader(cfg, nan_at=5, **kw)  # the 6th batch has a NaN pixel
 
     cfg = _cfg(train={"steps": 8, "checkpoint_every": 2})
-    with pytest.raises(NonFiniteLossError, match=r"step 5 holds non-finite pixels \(records 20 on rank 0\).*state-000000004\.pt"):
+    with pytest.raises(NonFiniteLossError,
+                       match=r"step 5 holds non-finite pixels \(records 20 on rank 0\).*state-000000004\.pt"):
         train(cfg, tmp_path, tmp_path / "export.pt", make_loader=nan_loader)
     assert load_final_state(tmp_path)["step"] == 4
     assert not (tmp_path / "export.pt").exists()
@@ -238,10 +238,10 @@ def test_csv_log_and_export(tmp_path):
 def test_watching_a_run_sample_grids_tensorboard_and_step_exports(tmp_path):
     """sample_every: fixed-seed EMA grids (GIF + PNG) at steps 2, 4 (the end); TensorBoard scalars and
     images; export_steps 0 and 2. Watching changes nothing in training: the states equal a plain run."""
+    from conftest import assert_states_identical
     from PIL import Image
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from conftest import assert_states_identical
     from vdm.artifacts.export import load_export
     from vdm.train.loop import train
 
@@ -426,6 +426,7 @@ def test_resume_exact_even_if_the_loader_draws_from_global_rng(tmp_path):
     """A loader that draws from the global torch RNG (as a DataLoader with workers does when it
     starts) must not shift the model's dropout draws between a resumed and an uninterrupted run."""
     from conftest import assert_states_identical
+
     from vdm.train.loop import train
 
     class GreedyLoader(ArrayLoader):

@@ -4,17 +4,15 @@ states. The stage commands read the workflow's own config files."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, ArrayLoader, tiny_config_dict, write_config
+
 from vdm.config import ExperimentConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -95,8 +93,8 @@ def test_second_training_on_one_workdir_is_refused(tmp_path, tiny_shards):
 def test_stage_commands_read_the_workflow_config_files(config, capsys, tmp_path):
     """`vdm train/sample --config config/test.yaml` used to fail on the ablation/resources/report sections."""
     from vdm.config import ConfigError, load_config
-    from vdm.train.cli import main as train_main
     from vdm.sampling.cli import main as sample_main
+    from vdm.train.cli import main as train_main
 
     path = REPO / config
     cfg = load_config(path)

@@ -28,7 +28,8 @@ TEST_CONFIG = REPO / "config" / "test.yaml"
 PAPER_CONFIGS = sorted((REPO / "config" / "paper").glob("*.yaml"))
 
 
-def snakemake(*args: str, cwd: Path | None = None, timeout: int = 600, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+def snakemake(*args: str, cwd: Path | None = None, timeout: int = 600,
+              prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     cmd = [*prefix, *SNAKEMAKE, *(["--directory", str(cwd)] if cwd else []), *args]
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
@@ -145,7 +146,8 @@ def test_tiny_config_runs_end_to_end_locally(local_run):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     out = work / "results" / "test"
     assert (out / "data" / "train" / "manifest.json").is_file()
-    assert {p.stem for p in (out / "models").glob("*.pt")} == {"img0", "img2", "img2-step0"}  # video-only, joint, joint at step 0
+    # video-only, joint, joint at step 0
+    assert {p.stem for p in (out / "models").glob("*.pt")} == {"img0", "img2", "img2-step0"}
     # every table the grid covers, with real FVD values, intervals and N
     for table in ("main", "training", "joint_training", "conditioning"):
         rows = read_csv(out / "report" / "tables" / f"{table}.csv")

@@ -27,7 +27,6 @@ from vdm.sampling.config import SampleConfig
 from vdm.train.config import LaunchConfig, TrainConfig
 from vdm.utils.io import atomic_open
 
-
 # What an experiment name may be: it becomes a folder (results/<name>) inside shell commands.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 NAME_RULE = "1 to 64 characters: letters, digits, '_', '.', '-', starting with a letter or digit"

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from vdm.config import to_dict
-from vdm.config import ExperimentConfig
+
+from vdm.config import ExperimentConfig, to_dict
 from vdm.model.config import SIZES
 from vdm.utils.io import atomic_open
 

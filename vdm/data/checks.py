@@ -21,7 +21,8 @@ def check_data_for_model(data, model) -> None:
     if data.channels != model.in_channels:
         raise DataError(f"data.channels {data.channels} != model.in_channels {model.in_channels}")
     if data.frames + data.images_per_video < 1:
-        raise DataError(f"data.frames + data.images_per_video must be >= 1, got {data.frames} + {data.images_per_video}")
+        raise DataError(f"data.frames + data.images_per_video must be >= 1, "
+                        f"got {data.frames} + {data.images_per_video}")
     if model.num_classes and data.num_classes != model.num_classes:
         raise DataError(f"data.num_classes {data.num_classes} != model.num_classes {model.num_classes}")
     if data.source == "moving_mnist" and data.num_classes and data.num_classes < 10 ** data.mnist_num_digits:

@@ -15,7 +15,8 @@ from vdm.config_base import ConfigError
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     # ---- source -------------------------------------------------------------------------------
-    source: Literal["moving_mnist", "ucf101", "kinetics600", "video_folder", "bair"] = "moving_mnist"  # where videos come from (vdm/data/sources/)
+    # where videos come from (vdm/data/sources/)
+    source: Literal["moving_mnist", "ucf101", "kinetics600", "video_folder", "bair"] = "moving_mnist"
     root: str = ""  # input folder of the source (unused by moving_mnist); see vdm/data/sources/
     shards: str = "results/data"  # folder with one sub-folder of webdataset shards per split
     # UCF-101: folder with trainlist0N.txt / testlist0N.txt / classInd.txt ("" = <root>/ucfTrainTestlist,

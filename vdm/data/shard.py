@@ -167,7 +167,7 @@ def shard_split(cfg: DataConfig, split: str, out: str | os.PathLike | None = Non
         for i in todo:
             records: list[Record] = []
             rejected: list[Rejection] = []
-            for item in groups[i]:
+            for _item in groups[i]:
                 for r in next(results):
                     if isinstance(r, Rejection):
                         if strict:

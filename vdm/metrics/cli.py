@@ -17,16 +17,15 @@ import argparse
 import logging
 import sys
 
+from vdm.artifacts.metrics import write_metrics
 from vdm.cliargs import add_config_flags, config_from_args, fail, print_dry_run
-from vdm.metrics.evaluate import evaluate, real_features
 from vdm.config import ConfigError
 from vdm.data.common import DataError
+from vdm.metrics import fvd, i3d
+from vdm.metrics.evaluate import evaluate, real_features
 from vdm.metrics.fvd import FVDError
 from vdm.metrics.i3d import I3DWeightsError
-from vdm.artifacts.metrics import write_metrics
-from vdm.utils.io import write_json
-from vdm.metrics import fvd, i3d
-from vdm.utils.io import remove_stale_temporaries_of
+from vdm.utils.io import remove_stale_temporaries_of, write_json
 
 log = logging.getLogger("vdm.evaluate")
 

@@ -29,8 +29,7 @@ from vdm.artifacts import ArtifactError
 from vdm.artifacts.samples import read_samples
 from vdm.metrics import i3d as i3d_lib
 from vdm.metrics.config import EvalConfig
-from vdm.utils.io import save_npz
-from vdm.utils.io import remove_stale_temporaries_of
+from vdm.utils.io import remove_stale_temporaries_of, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +274,8 @@ def compute_fvd(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, 
                                 "unused_generated": len(feats_gen) % len(values),
                                 "chunk_values": values.tolist()}
         if len(feats_gen) // len(values) < min_samples:
-            notes.append(f"chunks of {len(feats_gen) // len(values)} generated videos are below the guard {min_samples}")
+            notes.append(f"chunks of {len(feats_gen) // len(values)} generated videos are below the guard "
+                         f"{min_samples}")
             out["reliable"] = False
     else:
         out["value"] = frechet_distance(feats_real, feats_gen)

@@ -79,7 +79,7 @@ class UNet3D(nn.Module):
         self.mid = nn.ModuleList([_Level(ch, ch, cfg, True), _Level(ch, ch, cfg, False)])
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(cfg.channel_mult))):
-            for i in range(cfg.num_res_blocks + 1):
+            for _ in range(cfg.num_res_blocks + 1):
                 self.up.append(_Level(ch + chans.pop(), ch0 * mult, cfg, res in cfg.attention_resolutions))
                 ch = ch0 * mult
             if level > 0:

@@ -21,12 +21,11 @@ from pathlib import Path
 
 from vdm.cliargs import fail
 from vdm.report import plots, tables
-from vdm.report.registry import title_of
-from vdm.report.provenance import provenance
-from vdm.utils.io import write_json
 from vdm.report.plots import plot_loss
-from vdm.utils.io import atomic_open
+from vdm.report.provenance import provenance
+from vdm.report.registry import title_of
 from vdm.report.tables import ReportError
+from vdm.utils.io import atomic_open, write_json
 
 log = logging.getLogger("vdm.report")
 

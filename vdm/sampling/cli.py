@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
+from vdm.artifacts.export import load_export
 from vdm.artifacts.samples import write_samples
 from vdm.cliargs import add_config_flags, config_from_args, fail, print_dry_run
-from vdm.sampling.generate import generate, settings_dict
 from vdm.config import ConfigError
-from vdm.artifacts.export import load_export
-from vdm.utils.io import remove_stale_temporaries_of
+from vdm.sampling.generate import generate, settings_dict
 from vdm.sampling.gif import write_gif_grid
+from vdm.utils.io import remove_stale_temporaries_of
 
 log = logging.getLogger("vdm.sample")
 

@@ -14,11 +14,15 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
-from vdm.diffusion.schedule import alpha_sigma
-from vdm.sampling.samplers import _alpha_sigma, ancestral_coefficients
-from vdm.diffusion.schedule import CosineSchedule
+from vdm.diffusion.schedule import CosineSchedule, alpha_sigma
 from vdm.sampling.guidance import condition
-from vdm.sampling.samplers import logsnr_grid, sample_ancestral, sample_predictor_corrector
+from vdm.sampling.samplers import (
+    _alpha_sigma,
+    ancestral_coefficients,
+    logsnr_grid,
+    sample_ancestral,
+    sample_predictor_corrector,
+)
 
 
 def ar1_video_covariance(frames: int, pixels: int, rho_t: float, rho_s: float, scale: float = 1.0) -> Tensor:
@@ -132,7 +136,8 @@ def chain_moments(
 
 
 def cov_sampling_std(cov: Tensor, n: int) -> float:
-    """Approximate standard deviation of ‖Ĉ − Σ‖_F / ‖Σ‖_F for n Gaussian draws: sqrt(Σ_ij(Σ_ii Σ_jj + Σ_ij²)/n)/‖Σ‖_F."""
+    """Approximate standard deviation of ‖Ĉ − Σ‖_F / ‖Σ‖_F for n Gaussian draws:
+    sqrt(Σ_ij(Σ_ii Σ_jj + Σ_ij²)/n)/‖Σ‖_F."""
     d = cov.diagonal()
     return float(((d[:, None] * d[None, :] + cov**2).sum() / n).sqrt() / cov.norm())
 

@@ -19,14 +19,13 @@ import torch
 from tqdm.auto import tqdm
 
 from vdm.artifacts.samples import read_samples
-from vdm.config import ExperimentConfig
-from vdm.seeds import numpy_rng
+from vdm.config import ExperimentConfig, to_dict
 from vdm.data.loader import eval_clips
 from vdm.diffusion.schedule import CosineSchedule
 from vdm.sampling import tasks
-from vdm.sampling.seeds import StackedGenerator, sample_seeds
-from vdm.config import to_dict
 from vdm.sampling.samplers import network_evaluations
+from vdm.sampling.seeds import StackedGenerator, sample_seeds
+from vdm.seeds import numpy_rng
 from vdm.utils.io import sha256_file
 
 log = logging.getLogger("vdm.sample")

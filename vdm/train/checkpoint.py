@@ -63,7 +63,7 @@ def load_state(path: str | Path, map_location: str | torch.device = "cpu") -> di
 
 def load_latest(ckpt_dir: str | Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path] | None:
     """The newest readable state, or None. An unreadable newest file is skipped with a warning."""
-    for step, path in reversed(list_states(ckpt_dir)):
+    for _step, path in reversed(list_states(ckpt_dir)):
         try:
             return load_state(path, map_location), path
         except ValueError as e:

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from vdm.cliargs import EXIT_FAILED, add_config_flags, config_from_args, fail, print_dry_run
-from vdm.train.launch import submit_and_wait
 from vdm.config import ConfigError
+from vdm.train.launch import submit_and_wait
 from vdm.train.loop import LOCK_NAME
 from vdm.utils.io import WorkdirBusy, WorkdirLock
 

@@ -22,8 +22,8 @@ from typing import Any
 from submitit.helpers import Checkpointable
 
 from vdm.config import ExperimentConfig
-from vdm.train.config import LaunchConfig
 from vdm.train import distributed as D
+from vdm.train.config import LaunchConfig
 from vdm.train.loop import TrainingInterrupted, train
 
 log = logging.getLogger("vdm.train.launch")

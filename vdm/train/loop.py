@@ -27,22 +27,22 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
+from vdm.artifacts.export import save_export
 from vdm.checks import check_training
 from vdm.config import ExperimentConfig, dump_config, to_dict
+from vdm.data.loader import VideoLoader
 from vdm.diffusion import CosineSchedule, diffusion_loss
+from vdm.model.unet import UNet3D
+from vdm.seeds import derive_seed
 from vdm.train import checkpoint as ckpt
 from vdm.train import distributed as D
 from vdm.train.csvlog import CSV_COLUMNS, CsvLog  # noqa: F401 (CSV_COLUMNS re-exported)
 from vdm.train.ema import EMA
-from vdm.seeds import derive_seed
 from vdm.train.seeds import draw_noise, get_rng_state, set_rng_state
 from vdm.train.signals import StopSignals
 from vdm.train.text import TextConditioning
 from vdm.train.watch import Board, SampleGrids
 from vdm.utils.io import WorkdirLock, remove_stale_temporaries, remove_stale_temporaries_of
-from vdm.data.loader import VideoLoader
-from vdm.model.unet import UNet3D
-from vdm.artifacts.export import save_export
 
 log = logging.getLogger(__name__)
 
@@ -382,7 +382,8 @@ class Trainer:
             dump_config(self.cfg, self.workdir / "config.yaml")
         csv_log = CsvLog(self.workdir / "train_log.csv", self.step) if self.dist.is_main else None
         board = Board(self.workdir / "tb", self.step) if self.dist.is_main and tc.tensorboard else None
-        grids = SampleGrids(self.cfg, self.model, self.workdir / "samples") if self.dist.is_main and tc.sample_every else None
+        grids = (SampleGrids(self.cfg, self.model, self.workdir / "samples")
+                 if self.dist.is_main and tc.sample_every else None)
         sampled = -1
         if self.step == 0:
             self._export_at_step()  # export_steps may ask for the network before training

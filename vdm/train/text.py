@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+
 class TextConditioning:
     """Captions → frozen text-encoder tokens on the training device (paper §2: BERT-large embeddings).
 

@@ -21,14 +21,13 @@ import torch
 from torch import nn
 
 from vdm.config import ExperimentConfig
-from vdm.sampling.gif import video_grid
-from vdm.utils.io import atomic_path
 from vdm.diffusion import CosineSchedule
-from vdm.sampling.config import SampleConfig
 from vdm.sampling import tasks
+from vdm.sampling.config import SampleConfig
 from vdm.sampling.generate import to_uint8
+from vdm.sampling.gif import video_grid, write_gif_grid
 from vdm.sampling.seeds import StackedGenerator
-from vdm.sampling.gif import write_gif_grid
+from vdm.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 

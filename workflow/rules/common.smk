@@ -30,6 +30,7 @@ from vdm.grid import SETTING_RE, parse_setting, setting_name
 from vdm.report.registry import TABLE_NAMES
 from vdm.utils.io import atomic_path
 
+
 # Jobs call the `vdm` console script. `.venv/bin/snakemake` is often run without activating the
 # virtualenv: put the running interpreter's bin folder first on PATH (a conda job environment, when
 # used, is activated on top of it and wins).
@@ -60,7 +61,7 @@ def base_run(run):
 
 
 def run_images(run):
-    return int(base_run(run)[len("img"):])
+    return int(base_run(run)[len("img") :])
 
 
 def setting_overrides(name):
@@ -157,12 +158,18 @@ def table_rows(table):
         return [({"guidance_weight": float(w)}, MAIN_RUN, _with(guidance_weight=w)) for w in ABL["guidance_weights"]]
     if table == "sampler":
         return [
-            ({"sampler": s["sampler"], "steps": int(s["steps"])}, MAIN_RUN, _with(sampler=s["sampler"], steps=s["steps"]))
+            (
+                {"sampler": s["sampler"], "steps": int(s["steps"])},
+                MAIN_RUN,
+                _with(sampler=s["sampler"], steps=s["steps"]),
+            )
             for s in ABL["samplers"]
         ]
     if table == "training":
-        return [({"step": s}, MAIN_RUN if s >= FINAL_STEP else run_name(run_images(MAIN_RUN), s), MAIN_SETTING)
-                for s in CHECKPOINTS]
+        return [
+            ({"step": s}, MAIN_RUN if s >= FINAL_STEP else run_name(run_images(MAIN_RUN), s), MAIN_SETTING)
+            for s in CHECKPOINTS
+        ]
     if table == "conditioning":
         c = ABL["conditioning"]
         rows = []

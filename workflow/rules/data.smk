@@ -7,25 +7,25 @@
 rule data_config:
     output:
         f"{OUT}/configs/data.yaml",
-    params:
-        cfg=experiment(skip=("diffusion", "train", "launch", "sample", "evaluate")),  # model: shard checks fit
     log:
         f"{OUT}/logs/configs/data.log",
     localrule: True
+    params:
+        cfg=experiment(skip=("diffusion", "train", "launch", "sample", "evaluate")),  # model: shard checks fit
     run:
         write_resolved_config(output[0], params.cfg, log[0], "sharding config")
 
 
 rule train_config:
-    wildcard_constraints:
-        run=r"img[0-9]+",
     output:
         f"{OUT}/configs/train/{{run}}.yaml",
-    params:
-        cfg=_train_config,
     log:
         f"{OUT}/logs/configs/train/{{run}}.log",
+    wildcard_constraints:
+        run=r"img[0-9]+",
     localrule: True
+    params:
+        cfg=_train_config,
     run:
         write_resolved_config(output[0], params.cfg, log[0], f"training config of run {wildcards.run}")
 
@@ -33,11 +33,11 @@ rule train_config:
 rule sample_config:
     output:
         f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
-    params:
-        cfg=_sample_config,
     log:
         f"{OUT}/logs/configs/sample/{{run}}/{{setting}}.log",
     localrule: True
+    params:
+        cfg=_sample_config,
     run:
         write_resolved_config(
             output[0], params.cfg, log[0], f"sampling/evaluation config of {wildcards.run}/{wildcards.setting}"
@@ -51,11 +51,11 @@ rule shard:
         directory(f"{SHARDS}/{{split}}"),
     log:
         f"{OUT}/logs/shard/{{split}}.log",
+    conda:
+        CONDA_ENV
     threads: threads_of("shard")
     resources:
         **resources_of("shard"),
-    conda:
-        CONDA_ENV
     params:
         out=parent_of_output,
     shell:

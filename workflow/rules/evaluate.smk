@@ -10,15 +10,15 @@ rule evaluate:
         shards=f"{SHARDS}/{config['evaluate']['split']}",
     output:
         f"{OUT}/metrics/{{run}}/{{setting}}.json",
-    params:
-        real_cache=real_cache_path,
     log:
         f"{OUT}/logs/evaluate/{{run}}/{{setting}}.log",
+    conda:
+        CONDA_ENV
     threads: threads_of("evaluate")
     resources:
         **resources_of("evaluate"),
-    conda:
-        CONDA_ENV
+    params:
+        real_cache=real_cache_path,
     shell:
         "vdm evaluate --config {input.cfg:q} --samples {input.samples:q} --real-cache {params.real_cache:q}"
         " --out {output:q} --quiet > {log:q} 2>&1"

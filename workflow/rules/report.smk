@@ -7,15 +7,15 @@ rule table:
         unpack(_table_inputs),
     output:
         **table_outputs("{table}"),
-    params:
-        spec=_table_spec_json,
     log:
         f"{OUT}/logs/report/{{table}}.log",
+    conda:
+        CONDA_ENV
     threads: threads_of("report")
     resources:
         **resources_of("report"),
-    conda:
-        CONDA_ENV
+    params:
+        spec=_table_spec_json,
     shell:
         "vdm report table --spec {params.spec:q} --csv {output.csv:q} --md {output.md:q}"
         " --plot {output.png:q} --gif {output.gif:q} > {log:q} 2>&1"
@@ -45,14 +45,14 @@ rule loss_plot:
         [f"{OUT}/models/{run}.pt" for run in RUNS],
     output:
         loss_plot_path(),
-    params:
-        csv=[f"{OUT}/train/{run}/train_log.csv" for run in RUNS],
-        labels=RUNS,
     log:
         f"{OUT}/logs/report/loss.log",
     localrule: True
     conda:
         CONDA_ENV
+    params:
+        csv=[f"{OUT}/train/{run}/train_log.csv" for run in RUNS],
+        labels=RUNS,
     shell:
         "vdm report loss --csv {params.csv:q} --labels {params.labels:q} --title 'training loss per run'"
         " --out {output:q} > {log:q} 2>&1"
@@ -66,14 +66,14 @@ rule report_index:
         loss=loss_plot_path(),
     output:
         f"{OUT}/report/README.md",
-    params:
-        title=f"vdm results: {config['name']}",
-        note=config["report"]["dataset_note"],
     log:
         f"{OUT}/logs/report/index.log",
     localrule: True
     conda:
         CONDA_ENV
+    params:
+        title=f"vdm results: {config['name']}",
+        note=config["report"]["dataset_note"],
     shell:
         "vdm report index --title {params.title:q} --note {params.note:q} --tables {input.md:q}"
         " --plots {input.loss:q} --out {output:q} > {log:q} 2>&1"

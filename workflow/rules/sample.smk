@@ -10,11 +10,11 @@ rule sample:
         gif=f"{OUT}/samples/{{run}}/{{setting}}/samples.gif",
     log:
         f"{OUT}/logs/sample/{{run}}/{{setting}}.log",
+    conda:
+        CONDA_ENV
     threads: threads_of("sample")
     resources:
         **resources_of("sample"),
-    conda:
-        CONDA_ENV
     shell:
         "vdm sample --export {input.model:q} --config {input.cfg:q} --out {output.npz:q} --gif {output.gif:q}"
         " > {log:q} 2>&1"

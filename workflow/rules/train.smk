@@ -7,23 +7,23 @@
 
 
 rule train:
-    wildcard_constraints:
-        run=r"img[0-9]+",
     input:
         cfg=f"{OUT}/configs/train/{{run}}.yaml",
         shards=f"{SHARDS}/train",
     output:
         f"{OUT}/models/{{run}}.pt",
-    params:
-        workdir=f"{OUT}/train/{{run}}",
     log:
         f"{OUT}/logs/train/{{run}}.log",
+    wildcard_constraints:
+        run=r"img[0-9]+",
     localrule: True
+    conda:
+        CONDA_ENV
     threads: threads_of("train")
     resources:
         **resources_of("train"),
-    conda:
-        CONDA_ENV
+    params:
+        workdir=f"{OUT}/train/{{run}}",
     shell:
         "vdm train --config {input.cfg:q} --workdir {params.workdir:q} --export {output:q} > {log:q} 2>&1"
 
@@ -31,16 +31,16 @@ rule train:
 # The EMA weights of a run at an intermediate step (ablation.checkpoints -> train.export_steps), written
 # by the training into its state folder; copied here once the run is complete (FVD along training).
 rule step_export:
-    wildcard_constraints:
-        run=r"img[0-9]+",
     input:
         f"{OUT}/models/{{run}}.pt",
     output:
         f"{OUT}/models/{{run}}-step{{step}}.pt",
-    params:
-        src=lambda w: f"{OUT}/train/{w.run}/exports/step-{int(w.step):09d}.pt",
     log:
         f"{OUT}/logs/train/{{run}}-step{{step}}.log",
+    wildcard_constraints:
+        run=r"img[0-9]+",
     localrule: True
+    params:
+        src=lambda w: f"{OUT}/train/{w.run}/exports/step-{int(w.step):09d}.pt",
     run:
         copy_step_export(params.src, output[0], log[0], wildcards.run)

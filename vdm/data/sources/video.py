@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from vdm.data.common import DataError, Record, Rejection, convert_channels, make_key, resample_indices
+from vdm.data.common import DataError, Record, Rejected, Rejection, convert_channels, make_key, resample_indices
 from vdm.data.config import DataConfig
 from vdm.data.sources import Source
-from vdm.data.common import Rejected
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 # A video that decodes to fewer frames than its header declares is truncated; containers often
@@ -98,7 +97,8 @@ class _FileSource(Source):
             return [Rejection(item, f"too short: {len(video)} frames at {fps:g} fps, a clip needs "
                               f"{self.cfg.clip_span} (frames {self.cfg.frames} x frameskip {self.cfg.frameskip})")]
         meta = {"source": self.cfg.source, "input": item, "fps": fps}
-        return [Record(key=self.key_of(item), video=video, meta=meta, cls=self.labels.get(item), txt=self.captions.get(item))]
+        return [Record(key=self.key_of(item), video=video, meta=meta, cls=self.labels.get(item),
+                       txt=self.captions.get(item))]
 
 
 def _videos_under(folder: Path) -> list[str]:
@@ -197,7 +197,8 @@ class UCF101Source(_FileSource):
                 item = line.split()[0]
                 cls_name = item.split("/")[0]
                 if cls_name not in classes:
-                    self._listing_rejections.append(Rejection(item, f"no label: class {cls_name!r} not in {class_file.name}"))
+                    self._listing_rejections.append(
+                        Rejection(item, f"no label: class {cls_name!r} not in {class_file.name}"))
                 elif not (self.root / item).is_file():
                     self._listing_rejections.append(Rejection(item, f"listed in {name} but missing under {self.root}"))
                 else:
