@@ -16,8 +16,9 @@ from vdm.config_base import ConfigError, from_dict
 @dataclasses.dataclass(frozen=True)
 class UNetConfig:
     size: str = "custom"  # name from SIZES this config was built from (informative)
-    image_size: int = 64  # frame side (pixels) the network is built for; attention levels follow from it
-    in_channels: int = 3  # video channels (1 grayscale, 3 RGB); output has the same count
+    # frame side (pixels) the network is built for; attention levels follow from it (follows from data.resolution)
+    image_size: int = 64
+    in_channels: int = 3  # video channels (1 grayscale, 3 RGB); output has the same count (follows from data.channels)
     base_channels: int = 128  # channels at the first level
     channel_mult: tuple[int, ...] = (1, 2, 4, 8)  # channels per level = base_channels × mult; K levels
     num_res_blocks: int = 2  # ResBlocks per level on the way down (one more on the way up)
@@ -26,7 +27,7 @@ class UNetConfig:
     emb_dim: int = 1024  # conditioning embedding width (λ_t, class, text), paper: 1024
     emb_mlp_layers: int = 4  # MLP layers applied to the summed conditioning embedding (paper: 2–4)
     dropout: float = 0.1  # dropout inside ResBlocks (paper: 0.1 UCF/BAIR/Kinetics, 0.0 text)
-    num_classes: int = 0  # class-conditioning labels (0: no class embedding)
+    num_classes: int = 0  # class-conditioning labels (0: no class embedding); follows from data.num_classes, or 0
     text_dim: int = 0  # width of the frozen text encoder's token embeddings (0: no text conditioning)
     relpos_max_distance: int = 32  # relative frame distances are clipped to ±this (Shaw et al. 2018)
     norm_groups: int = 32  # GroupNorm groups (capped to divide the channel count)
