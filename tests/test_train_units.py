@@ -279,6 +279,18 @@ def test_resume_refuses_other_model_or_world_size(tmp_path):
         train(_cfg(train={"steps": 4}, model={"base_channels": 8}), tmp_path, None, make_loader=ArrayLoader)
 
 
+def test_resume_may_change_how_the_network_is_run(tmp_path, caplog):
+    """gradient_checkpointing / recompute_norm_act change memory and time, not the network: a run resumes
+    across them, warning that the resume is not exact for them."""
+    from vdm.train.loop import train
+
+    train(_cfg(train={"steps": 2}, model={"recompute_norm_act": True}), tmp_path, None, make_loader=ArrayLoader)
+    with caplog.at_level("WARNING", logger="vdm.train.loop"):
+        train(_cfg(train={"steps": 3}, model={"recompute_norm_act": False, "gradient_checkpointing": True}),
+              tmp_path, None, make_loader=ArrayLoader)
+    assert "model.recompute_norm_act" in caplog.text and "model.gradient_checkpointing" in caplog.text
+
+
 # ---- launcher -----------------------------------------------------------------------------------
 _SLURM_LAUNCH = {"executor": "slurm", "partition": "gpu", "nodes": 2, "gpus_per_node": 4, "tasks_per_node": 4,
                  "cpus_per_task": 8, "mem_gb": 64, "timeout_min": 240, "signal_delay_s": 300,

@@ -39,9 +39,9 @@ class UNetConfig:
     # in training without autocast: True keeps only the block's input and recomputes the normalisation and
     # activation in the backward pass (less activation memory); False keeps the autograd ops' own inputs
     # (no recomputation). At the bench/unet.py setting against lucidrains' network (CPU, 2 threads):
-    # True: train step x1.935, peak RSS 0.43 of theirs; False: x2.07, 0.49. Same outputs and gradients up
-    # to float32 rounding.
-    recompute_norm_act: bool = True
+    # False: train step x2.22, peak RSS 0.47 of theirs; True: x1.94, 0.40. Same outputs and gradients up
+    # to float32 rounding. A resume may change it (vdm.train.loop.MODEL_EXECUTION_FIELDS).
+    recompute_norm_act: bool = False
 
     def validate(self) -> None:
         if self.head_dim <= 0:

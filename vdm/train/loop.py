@@ -49,6 +49,15 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "train.lock"  # <workdir>/train.lock: held by the training that writes this folder
 # Config sections/fields that may change between a run and its resumption without breaking exactness
 # of what was already trained (a longer run, other logging/checkpoint cadence, other launcher).
+# Model fields that change how the network is run (memory, time), not the network: a resume may change
+# them (with the warning of a changed setting: float rounding may differ); any other model field may not.
+MODEL_EXECUTION_FIELDS = ("gradient_checkpointing", "recompute_norm_act")
+
+
+def _network_fields(model: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in model.items() if k not in MODEL_EXECUTION_FIELDS}
+
+
 _RESUME_FREE = {"train.steps", "train.checkpoint_every", "train.keep_checkpoints", "train.log_every",
                 "train.progress", "train.num_workers", "train.max_loss", "train.sample_every", "train.sample_grid",
                 "train.sample_steps", "train.tensorboard", "train.export_steps", "launch", "sample", "evaluate",
@@ -204,7 +213,7 @@ class Trainer:
 
     def _compare_config(self, saved: dict[str, Any], path: Path) -> None:
         now = to_dict(self.cfg)
-        if saved.get("model") != now["model"]:
+        if _network_fields(saved.get("model", {})) != _network_fields(now["model"]):
             raise ValueError(f"{path}: model config differs from the current one; use a new workdir")
         diffs = [k for k in _flat_diff(saved, now) if not any(k == f or k.startswith(f + ".") for f in _RESUME_FREE)]
         if diffs:
