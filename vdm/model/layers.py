@@ -146,7 +146,7 @@ class ResBlock(nn.Module):
     """GroupNorm → SiLU → 1×3×3 conv → + emb → GroupNorm → SiLU → dropout → 1×3×3 conv, plus skip."""
 
     def __init__(self, c_in: int, c_out: int, emb_dim: int, dropout: float, groups: int,
-                 recompute_norm_act: bool = True):
+                 recompute_norm_act: bool):
         super().__init__()
         self.recompute_norm_act = recompute_norm_act  # UNetConfig.recompute_norm_act
         self.norm1 = norm(c_in, groups)
@@ -169,7 +169,7 @@ class ResBlock(nn.Module):
 class SpatialAttention(nn.Module):
     """Self-attention over H·W positions of each frame (frames are batch)."""
 
-    def __init__(self, channels: int, head_dim: int, groups: int, recompute_norm_act: bool = True):
+    def __init__(self, channels: int, head_dim: int, groups: int, recompute_norm_act: bool):
         super().__init__()
         self.recompute_norm_act = recompute_norm_act  # UNetConfig.recompute_norm_act
         self.heads = max(1, channels // head_dim)
@@ -250,7 +250,7 @@ class TemporalAttention(nn.Module):
     relative position embeddings on the keys (Shaw et al. 2018, key term) and the joint-training mask."""
 
     def __init__(self, channels: int, head_dim: int, groups: int, max_distance: int,
-                 recompute_norm_act: bool = True):
+                 recompute_norm_act: bool):
         super().__init__()
         self.recompute_norm_act = recompute_norm_act  # UNetConfig.recompute_norm_act
         self.heads = max(1, channels // head_dim)
@@ -281,7 +281,7 @@ class SpaceTimeAttention(nn.Module):
     """A spatial attention block followed by a temporal attention block (paper §2)."""
 
     def __init__(self, channels: int, head_dim: int, groups: int, max_distance: int,
-                 recompute_norm_act: bool = True):
+                 recompute_norm_act: bool):
         super().__init__()
         self.spatial = SpatialAttention(channels, head_dim, groups, recompute_norm_act)
         self.temporal = TemporalAttention(channels, head_dim, groups, max_distance, recompute_norm_act)
