@@ -132,6 +132,5 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
-
     with atomic_open(path, "w") as f:
         yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)

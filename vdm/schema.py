@@ -134,7 +134,6 @@ def type_schema(tp: Any, where: str) -> dict[str, Any]:
 
 
 def _default(field: dataclasses.Field) -> Any:
-
     if field.default is not dataclasses.MISSING:
         return to_dict(field.default)
     if field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
@@ -184,7 +183,6 @@ def dataclass_schema(cls: type, where: str = "") -> dict[str, Any]:
 
 
 def experiment_schema() -> dict[str, Any]:
-
     schema = dataclass_schema(ExperimentConfig)
     # model.size names a registry entry; its fields are expanded by vdm.model.config.resolve_model_dict.
     schema["properties"]["model"]["properties"]["size"]["enum"] = ["custom", *SIZES]

@@ -338,7 +338,6 @@ def load_cached_features(path: str | os.PathLike, key: str,
 
 
 def save_cached_features(path: str | os.PathLike, feats: np.ndarray, key: str, info: Mapping[str, Any]) -> None:
-
     save_npz(path, {"features": np.asarray(feats, np.float32), "key": np.array(key),
                     "info": np.array(json.dumps(info, sort_keys=True, default=str))})
 

@@ -11,7 +11,6 @@ from vdm.model.unet import UNet3D, count_parameters
 def parameter_table(names: list[str]) -> list[tuple[str, str, int]]:
     import torch
 
-
     rows = []
     for name in names:
         cfg = named_size(name)

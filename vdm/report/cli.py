@@ -40,7 +40,6 @@ def _spec(text: str) -> dict:
 
 
 def cmd_table(args: argparse.Namespace) -> int:
-
     spec = _spec(args.spec)
     rows = tables.build_rows(spec)
     tables.write_csv(rows, args.csv)
@@ -68,21 +67,18 @@ def _gif_label(r: dict) -> str:
 
 
 def cmd_provenance(args: argparse.Namespace) -> int:
-
     write_json(args.out, provenance(args.config, args.train_config, args.model, args.samples, args.metrics))
     log.info("provenance -> %s", args.out)
     return 0
 
 
 def cmd_loss(args: argparse.Namespace) -> int:
-
     plot_loss(args.csv, args.labels or [Path(c).parent.name for c in args.csv], args.out, args.title)
     log.info("loss plot -> %s", args.out)
     return 0
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-
     out = Path(args.out)
     lines = [f"# {args.title}", ""]
     if args.note:

@@ -53,7 +53,6 @@ def plot_table(table: str, rows: Sequence[Mapping[str, Any]], out: str | Path, t
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-
     metric = rows[0]["metric"]
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     values = np.array([r["value"] for r in rows], dtype=float)
@@ -120,7 +119,6 @@ def plot_loss(csv_paths: Sequence[str | Path], labels: Sequence[str], out: str |
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     for path, label in zip(csv_paths, labels):
         with open(path, newline="") as f:
@@ -177,7 +175,6 @@ def grid_frames(blocks: Sequence[np.ndarray], labels: Sequence[str], scale: int 
 
 def gif_grid(npz_paths: Sequence[str | Path], labels: Sequence[str], out: str | Path, n: int = 8,
              fps: float = 8.0) -> None:
-
     blocks = [load_videos(p, n) for p in npz_paths]
     frames = grid_frames(blocks, labels)
     with atomic_path(out) as tmp:

@@ -74,7 +74,6 @@ def export_meta(path: str | Path) -> dict[str, Any]:
 
 def provenance(config: str | Path, train_config: str | Path, model: str | Path, samples: str | Path,
                metrics: str | Path) -> dict[str, Any]:
-
     seed_array, settings = read_samples_record(samples)
     seeds = seeds_summary(seed_array) if seed_array is not None else None
     with open(config) as f:

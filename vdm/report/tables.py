@@ -139,7 +139,6 @@ def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
-
     cols = columns_of(rows)
     with atomic_open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols)
@@ -206,6 +205,5 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
 
 
 def write_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], path: str | Path) -> None:
-
     with atomic_open(path, "w") as f:
         f.write(to_markdown(rows, spec))

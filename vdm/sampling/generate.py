@@ -206,7 +206,6 @@ def generate(cfg: ExperimentConfig, export, device: torch.device, *, progress: b
 
 
 def settings_dict(cfg: ExperimentConfig, export, export_path: Path, device: torch.device) -> dict[str, Any]:
-
     sc = cfg.sample
     return {
         "sample": to_dict(sc),

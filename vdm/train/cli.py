@@ -30,7 +30,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-
     args = build_parser().parse_args(argv)
     try:
         extra = {"launch.executor": args.executor} if args.executor else {}

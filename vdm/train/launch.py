@@ -38,7 +38,6 @@ class TrainJob(Checkpointable):
         self.export = export
 
     def __call__(self) -> dict[str, Any]:
-
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         cfg = ExperimentConfig.from_dict(self.cfg_dict, source=f"{self.workdir}/config")
         if cfg.train.mkl_cbwr:  # before the first MKL call

@@ -47,8 +47,6 @@ from vdm.utils.io import WorkdirLock, remove_stale_temporaries, remove_stale_tem
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "train.lock"  # <workdir>/train.lock: held by the training that writes this folder
-# Config sections/fields that may change between a run and its resumption without breaking exactness
-# of what was already trained (a longer run, other logging/checkpoint cadence, other launcher).
 # Model fields that change how the network is run (memory, time), not the network: a resume may change
 # them (with the warning of a changed setting: float rounding may differ); any other model field may not.
 MODEL_EXECUTION_FIELDS = ("gradient_checkpointing", "recompute_norm_act")
@@ -58,6 +56,8 @@ def _network_fields(model: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in model.items() if k not in MODEL_EXECUTION_FIELDS}
 
 
+# Config sections/fields that may change between a run and its resumption without breaking exactness
+# of what was already trained (a longer run, other logging/checkpoint cadence, other launcher).
 _RESUME_FREE = {"train.steps", "train.checkpoint_every", "train.keep_checkpoints", "train.log_every",
                 "train.progress", "train.num_workers", "train.max_loss", "train.sample_every", "train.sample_grid",
                 "train.sample_steps", "train.tensorboard", "train.export_steps", "launch", "sample", "evaluate",
@@ -478,7 +478,6 @@ class Trainer:
             self.export(path)
 
     def export(self, path: Path | None = None) -> None:
-
         meta = {"step": self.step, "samples_seen": self.step * self.tc.batch_size, "seed": self.cfg.seed,
                 "experiment": self.cfg.name, "world_size": self.dist.world_size,
                 "text_encoder": self.text.name if self.text is not None else "",

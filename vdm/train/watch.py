@@ -43,7 +43,6 @@ def frame_strip(videos: np.ndarray, pad: int = 1) -> np.ndarray:
 def write_png(path: str | Path, image: np.ndarray, scale: int = 1) -> None:
     from PIL import Image
 
-
     if scale > 1:
         image = image.repeat(scale, axis=0).repeat(scale, axis=1)
     with atomic_path(path) as tmp:
@@ -54,7 +53,6 @@ class SampleGrids:
     """Fixed-seed sample grids of the EMA weights (see the module docstring)."""
 
     def __init__(self, cfg: ExperimentConfig, model: nn.Module, folder: Path):
-
         self.cfg = cfg
         self.folder = folder
         self.net = copy.deepcopy(model).eval().requires_grad_(False)  # the EMA weights go here, not into training
@@ -79,7 +77,6 @@ class SampleGrids:
         return to_uint8(x)  # [N, T, H, W, C]
 
     def write(self, step: int, ema_shadow: dict[str, torch.Tensor], tb: Any = None) -> Path:
-
         videos = self.sample(ema_shadow)
         self.folder.mkdir(parents=True, exist_ok=True)
         gif = self.folder / f"step-{step:09d}.gif"

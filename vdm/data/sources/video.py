@@ -36,7 +36,6 @@ def decode_file(path: Path, cfg: DataConfig) -> tuple[np.ndarray, float]:
     """Decode, resize short side + centre crop, resample fps: (uint8 [T, S, S, C], fps). Raises Rejected."""
     import av
 
-
     size = cfg.resolution
     frames: list[np.ndarray] = []
     try:
@@ -88,7 +87,6 @@ class _FileSource(Source):
         return make_key(str(Path(item).with_suffix("")))
 
     def load(self, item: str) -> list[Record | Rejection]:
-
         try:
             video, fps = decode_file(self._path(item), self.cfg)
         except Rejected as e:
