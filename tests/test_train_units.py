@@ -115,6 +115,43 @@ def test_lr_warmup(tmp_path):
     assert type(tr2.optimizer) is torch.optim.Adam and tr2.lr_at(0) == tr2.tc.lr
 
 
+def test_lr_cosine_schedule():
+    """Cosine: full lr right after the warm-up, lr·lr_final at the last step, half-way in between at the
+    midpoint, never increasing; a bad lr_final or a warm-up as long as training is refused."""
+    import math
+
+    from vdm.config_base import ConfigError
+    from vdm.train.config import TrainConfig
+    from vdm.train.loop import lr_at
+
+    tc = TrainConfig(steps=105, lr=1e-3, warmup_steps=5, lr_schedule="cosine", lr_final=0.1)
+    lrs = [lr_at(tc, s) for s in range(tc.steps)]
+    assert lrs[:5] == pytest.approx([2e-4, 4e-4, 6e-4, 8e-4, 1e-3])  # the warm-up as before
+    assert lrs[5] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-4)
+    assert lrs[55] == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * 50 / 99)))
+    assert all(b <= a for a, b in zip(lrs[5:], lrs[6:])) and lrs[6] < lrs[5]
+    assert lr_at(TrainConfig(steps=10, lr=1e-3, lr_schedule="cosine"), 9) == 0.0  # default lr_final 0
+    assert lr_at(TrainConfig(steps=10, lr=1e-3), 9) == 1e-3  # constant (the paper) stays the default
+    with pytest.raises(ConfigError, match="lr_final"):
+        TrainConfig(lr_final=1.5).validate()
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        TrainConfig(steps=10, warmup_steps=10, lr_schedule="cosine").validate()
+
+
+def test_trainer_applies_the_cosine_lr(tmp_path):
+    """The optimizer steps with the schedule's lr (read back from the CSV log's lr column)."""
+    import csv
+
+    from vdm.train.loop import Trainer, lr_at
+
+    cfg = _cfg(train={"steps": 6, "lr": 1e-3, "lr_schedule": "cosine", "log_every": 1})
+    tr = Trainer(cfg, tmp_path, None, make_loader=ArrayLoader)
+    tr.run()
+    rows = list(csv.DictReader(open(tmp_path / "train_log.csv")))
+    assert [float(r["lr"]) for r in rows] == pytest.approx([lr_at(tr.tc, s) for s in range(6)], rel=1e-5)
+    assert float(rows[0]["lr"]) > float(rows[-1]["lr"]) == 0.0
+
+
 @pytest.mark.parametrize("mode", ["decoupled", "l2"])
 def test_foreach_adam_is_bitwise_the_per_tensor_loop(tmp_path, mode):
     """The trainer's optimizer is the multi-tensor (foreach) Adam/AdamW, and its steps are bitwise those of

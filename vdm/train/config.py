@@ -31,6 +31,12 @@ class TrainConfig:
     ema_warmup: bool = False
     cond_drop_prob: float = 0.1  # probability of dropping the conditioning (classifier-free guidance; paper silent)
     warmup_steps: int = 0  # linear learning-rate warm-up from 0 over this many steps (paper silent; 0 = off)
+    # Learning-rate schedule after the warm-up (paper silent; the paper trains at a constant rate):
+    # "constant", or "cosine" = half a cosine from lr down to lr·lr_final over the steps after the warm-up,
+    # reaching lr·lr_final at the last step. A cosine run follows train.steps: resuming with other steps
+    # changes the rest of the schedule.
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_final: float = 0.0  # lr at the last step as a fraction of lr ("cosine" only)
     grad_clip: float = 0.0  # clip the global gradient L2 norm to this value (paper silent; 0 = off)
     grad_accum: int = 1  # micro-batches accumulated per optimizer step (per-rank micro-batch = batch / (ranks·accum))
     # Relative loss weight of the K appended independent image frames against the video frames
@@ -92,6 +98,10 @@ class TrainConfig:
             raise ConfigError(f"export_steps {list(self.export_steps)}: {bad} outside [0, steps={self.steps}]")
         if self.warmup_steps < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps and num_workers must be >= 0")
+        if not 0.0 <= self.lr_final <= 1.0:
+            raise ConfigError(f"lr_final must be in [0, 1] (a fraction of lr), got {self.lr_final}")
+        if self.lr_schedule == "cosine" and self.warmup_steps >= self.steps:
+            raise ConfigError(f"lr_schedule cosine needs warmup_steps ({self.warmup_steps}) < steps ({self.steps})")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ from vdm.model.unet import UNet3D
 from vdm.seeds import derive_seed
 from vdm.train import checkpoint as ckpt
 from vdm.train import distributed as D
+from vdm.train.config import TrainConfig
 from vdm.train.csvlog import CSV_COLUMNS, CsvLog  # noqa: F401 (CSV_COLUMNS re-exported)
 from vdm.train.ema import EMA
 from vdm.train.seeds import draw_noise, get_rng_state, set_rng_state
@@ -62,6 +63,19 @@ _RESUME_FREE = {"train.steps", "train.checkpoint_every", "train.keep_checkpoints
                 "train.progress", "train.num_workers", "train.max_loss", "train.sample_every", "train.sample_grid",
                 "train.sample_steps", "train.tensorboard", "train.export_steps", "launch", "sample", "evaluate",
                 "name"}
+
+
+def lr_at(tc: TrainConfig, step: int) -> float:
+    """Learning rate of (0-based) optimizer step ``step``: constant (paper), with an optional linear warm-up
+    over ``warmup_steps`` and an optional cosine decay to ``lr·lr_final`` at the last step (paper silent)."""
+    w = tc.warmup_steps
+    if w > 0 and step < w:
+        return tc.lr * (step + 1) / w
+    if tc.lr_schedule == "constant":
+        return tc.lr
+    # cosine over the steps after the warm-up: progress 0 at step w, 1 at the last step (steps - 1)
+    progress = min(1.0, (step - w) / max(1, tc.steps - 1 - w))
+    return tc.lr * (tc.lr_final + (1.0 - tc.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
 class NonFiniteLossError(RuntimeError):
@@ -150,10 +164,8 @@ class Trainer:
         return torch.optim.Adam(self.model.parameters(), **kw)
 
     def lr_at(self, step: int) -> float:
-        """Constant lr (paper), with an optional linear warm-up over ``warmup_steps`` (paper silent)."""
-        if self.tc.warmup_steps > 0:
-            return self.tc.lr * min(1.0, (step + 1) / self.tc.warmup_steps)
-        return self.tc.lr
+        """lr of (0-based) ``step``; see ``lr_at``."""
+        return lr_at(self.tc, step)
 
     # ---- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
