@@ -277,3 +277,59 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     np.savez(bad, frames=np.zeros((4, 9, 16, 16, 1), np.uint8))
     assert main(["evaluate", "--config", str(cfg_path), "--samples", str(bad), "--out", str(out)]) == 2
     assert "no 'videos' array" in capsys.readouterr().err
+
+
+def test_fvd_from_per_chunk_features_equals_fvd_of_the_whole_set(tmp_path, capsys):
+    """`--features-only` per chunk + `--gen-features`: byte for byte the metrics of the whole-set evaluation
+    (chunks of whole I3D batches); features of a missing chunk or of another set are refused."""
+    from vdm.__main__ import main
+    from vdm.artifacts.samples import gather_samples, write_samples
+
+    cfg = {
+        "name": "fvd-chunks",
+        "data": {"source": "moving_mnist", "resolution": 16, "channels": 1, "frames": 9, "images_per_video": 0,
+                 "mnist_video_length": 10, "mnist_train_videos": 4, "mnist_test_videos": 8, "shard_size": 8,
+                 "shards": str(tmp_path / "data")},
+        "model": {"size": "tiny"},
+        "evaluate": {"num_real": 8, "num_bootstrap": 5, "batch_size": 2},
+    }
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    assert main(["shard", "--config", str(cfg_path), "--split", "test"]) == 0
+    real = tmp_path / "real-features-9f.npz"
+    assert main(["evaluate", "--config", str(cfg_path), "--real-only", "--frames", "9", "--real-cache", str(real),
+                 "--quiet"]) == 0
+    real_mtime = real.stat().st_mtime_ns
+
+    videos = np.random.default_rng(1).integers(0, 256, size=(8, 9, 16, 16, 1), dtype=np.uint8)
+    settings = {"sample": {"steps": 8}, "experiment": "fvd-chunks"}
+    chunks, feats = [], []
+    for i, (lo, hi) in enumerate([(0, 4), (4, 6), (6, 8)]):
+        p = tmp_path / f"chunk{i}.npz"
+        write_samples(p, {"seeds": np.arange(lo, hi), "videos": videos[lo:hi]},
+                      {**settings, "chunk": {"index": i, "range": [lo, hi], "num_samples": 8}})
+        chunks.append(p)
+        f = tmp_path / f"feat{i}.npz"
+        assert main(["evaluate", "--config", str(cfg_path), "--features-only", "--samples", str(p), "--out", str(f),
+                     "--quiet"]) == 0
+        feats.append(str(f))
+    samples = tmp_path / "samples.npz"
+    gather_samples(samples, chunks)
+    whole, chunked = tmp_path / "whole.json", tmp_path / "chunked.json"
+    common = ["evaluate", "--config", str(cfg_path), "--samples", str(samples), "--real-cache", str(real), "--quiet"]
+    with pytest.warns(UserWarning, match="too few samples"):
+        assert main(common + ["--out", str(whole)]) == 0
+        assert main(common + ["--out", str(chunked), "--gen-features", *reversed(feats)]) == 0
+    assert chunked.read_bytes() == whole.read_bytes()
+    assert real.stat().st_mtime_ns == real_mtime  # the real features were read, not rewritten
+    assert main(common + ["--out", str(tmp_path / "x.json"), "--gen-features", feats[0], feats[2]]) == 2
+    assert "expected the chunk starting at 4" in capsys.readouterr().err
+    other = tmp_path / "other.npz"
+    write_samples(other, {"seeds": np.arange(4), "videos": videos[:4]},
+                  {"sample": {"steps": 9}, "chunk": {"index": 0, "range": [0, 4], "num_samples": 8}})
+    assert main(["evaluate", "--config", str(cfg_path), "--features-only", "--samples", str(other),
+                 "--out", str(tmp_path / "of.npz"), "--quiet"]) == 0
+    foreign = [str(tmp_path / "of.npz"), *feats[1:]]
+    assert main(common + ["--out", str(tmp_path / "y.json"), "--gen-features", *foreign]) == 2
+    assert "another sample set" in capsys.readouterr().err
+    assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()

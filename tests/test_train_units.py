@@ -351,6 +351,20 @@ def test_slurm_parameters_reach_the_sbatch_script(tmp_path):
     assert again.function.cfg_dict == job.cfg_dict and again.function.workdir == job.workdir
 
 
+def test_gpu_request_as_gres_with_type_constraint_and_qos(tmp_path):
+    """Sites that account GPUs as generic resources: --gres=gpu:<type>:N instead of --gpus-per-node."""
+    from vdm.train.launch import sbatch_script
+
+    lc = _cfg(launch={**_SLURM_LAUNCH, "slurm_additional_parameters": {}, "gpu_request": "gres", "gpu_type": "a100",
+                      "constraint": "ib", "qos": "low"}).launch
+    text = sbatch_script(lc, tmp_path, "python -m x")
+    for line in ("--gres=gpu:a100:4", "--constraint=ib", "--qos=low", "--ntasks-per-node=4"):
+        assert f"#SBATCH {line}" in text, line
+    assert "--gpus-per-node" not in text
+    typed = sbatch_script(_cfg(launch={**_SLURM_LAUNCH, "gpu_type": "h100"}).launch, tmp_path, "python -m x")
+    assert "#SBATCH --gpus-per-node=h100:4" in typed and "--gres" not in typed
+
+
 @pytest.mark.usefixtures("slurm")
 def test_slurm_executor_writes_that_sbatch_script(tmp_path):
     """SLURM counterpart: submitit's real SlurmExecutor (needs srun) writes exactly that script."""
@@ -492,3 +506,33 @@ def test_resume_exact_even_if_the_loader_draws_from_global_rng(tmp_path):
     train(cfg(2), tmp_path / "b", None, make_loader=GreedyLoader)
     train(cfg(4), tmp_path / "b", None, make_loader=GreedyLoader)
     assert_states_identical(load_final_state(tmp_path / "a"), load_final_state(tmp_path / "b"))
+
+
+def test_resume_on_other_code_is_refused_unless_allowed(tmp_path):
+    """Every training segment appends its run record (code hash, git state, host, SLURM ids) to runs.jsonl;
+    a resume whose vdm sources differ from the segment before is refused, or with
+    train.allow_code_change continued and recorded; the export's sidecar lists the segments."""
+    import json
+
+    from vdm.runinfo import package_sha256, read_sidecar
+    from vdm.train.loop import CodeChangedError, Trainer
+
+    export = tmp_path / "export.pt"
+    Trainer(_cfg(train={"steps": 2}), tmp_path, export, make_loader=ArrayLoader).run()
+    runs = tmp_path / "runs.jsonl"
+    first = json.loads(runs.read_text().splitlines()[0])
+    assert first["code_id"] == package_sha256() and first["start_step"] == 0 and first["git"]["commit"]
+    assert read_sidecar(export)["segments"][0]["code_id"] == first["code_id"]
+    Trainer(_cfg(train={"steps": 3}), tmp_path, export, make_loader=ArrayLoader).run()  # same code: resumes
+    lines = runs.read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[1])["start_step"] == 2
+    # the segment before ran other code (as after a `git pull` between a requeue and its restart)
+    other = {**json.loads(lines[1]), "code_id": "0" * 64}
+    runs.write_text("\n".join([lines[0], json.dumps(other)]) + "\n")
+    with pytest.raises(CodeChangedError, match="other code than the segment before.*allow_code_change"):
+        Trainer(_cfg(train={"steps": 4}), tmp_path, export, make_loader=ArrayLoader).run()
+    assert len(runs.read_text().splitlines()) == 2  # the refused attempt trained nothing, recorded nothing
+    Trainer(_cfg(train={"steps": 4, "allow_code_change": True}), tmp_path, export, make_loader=ArrayLoader).run()
+    last = json.loads(runs.read_text().splitlines()[-1])
+    assert last["code_changed"] is True and last["start_step"] == 3
+    assert [s["start_step"] for s in read_sidecar(export)["segments"]] == [0, 2, 3]

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -99,7 +100,7 @@ def test_setting_names_round_trip_over_the_whole_grid(config, tmp_path):
         (tmp_path / root).mkdir(parents=True)
     r = snakemake("-n", *config_args(config), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    settings = sorted(set(re.findall(r"wildcards: run=img[0-9]+(?:-step[0-9]+)?, setting=(\S+)", r.stdout)))
+    settings = sorted(set(re.findall(r"wildcards: run=img[0-9]+(?:-step[0-9]+)?, setting=([^\s,]+)", r.stdout)))
     assert settings, r.stdout
     sample = to_dict(load_config(config).sample)
     ablation = raw.get("ablation", {})
@@ -177,6 +178,12 @@ def test_tiny_config_runs_end_to_end_locally(local_run):
     prov = json.loads((out / "report" / "provenance" / "img0" / "ancestral-3-w2.json").read_text())
     assert len(prov["config"]["sha256"]) == 64 and len(prov["git"]["commit"]) == 40
     assert prov["samples"]["seeds"]["count"] == 4 and prov["packages"]["torch"]
+    # records of the jobs that made each input, written when they ran (vdm.runinfo)
+    runs = prov["runs"]
+    assert runs["training"]["segments"][0]["job"] == "train" and len(runs["training"]["segments"][0]["code_id"]) == 64
+    assert [c["job"] for c in runs["samples"]["chunks"]] == ["sample", "sample"] and runs["samples"]["job"] == "gather"
+    assert runs["metrics"]["job"] == "evaluate" and [f["job"] for f in runs["metrics"]["features"]] == ["features"] * 2
+    assert runs["metrics"]["git"]["commit"] == prov["git"]["commit"]
     assert "Tiny test configuration" in (out / "report" / "README.md").read_text()
     # resolved configs: the run's override applied, loaded strictly by the vdm CLIs
     from vdm.config import load_config
@@ -200,6 +207,67 @@ def test_complete_run_has_nothing_to_do_and_sampling_edits_retrain_nothing(local
     assert dry.returncode == 0, dry.stderr
     jobs = set(rules_run(dry.stdout))
     assert {"sample", "evaluate", "table"} <= jobs and not {"shard", "train", "train_config"} & jobs, jobs
+
+
+def test_sets_are_gathered_from_chunks_and_real_features_are_one_job(local_run):
+    """config/test.yaml draws every set in 2 chunks (a job each) with their I3D features (a job each); the
+    real clips' features are one job that every evaluation reads."""
+    work, r, _ = local_run
+    assert r.returncode == 0
+    out = work / "results" / "test"
+    sets = sorted(p.parent for p in (out / "samples").glob("*/*/samples.npz"))
+    assert len(sets) >= 5
+    for d in sets:
+        assert sorted(p.name for p in (d / "chunks").glob("*.npz")) == ["0.npz", "1.npz"], d
+        run, setting = d.parent.name, d.name
+        assert sorted(p.name for p in (out / "features" / run / setting).glob("*.npz")) == ["0.npz", "1.npz"]
+    jobs = rules_run(r.stdout + r.stderr)
+    assert jobs.count("real_features") == 1 and jobs.count("evaluate") == len(sets), jobs
+    assert jobs.count("sample_chunk") == jobs.count("features_chunk") == 2 * len(sets)
+    real = out / "metrics" / "real-features-9f.npz"
+    assert real.is_file() and real.stat().st_mtime < min((out / "metrics").glob("*/*.json"),
+                                                         key=lambda p: p.stat().st_mtime).stat().st_mtime
+
+
+def test_killed_sample_set_reruns_only_its_missing_chunks(local_run, tmp_path):
+    """Kill the workflow while a set's chunks are being drawn, rerun: the finished chunks are not redone
+    (same mtimes), the missing ones are, and the gathered set is whole."""
+    from vdm.grid import setting_name
+
+    work, r, _ = local_run
+    assert r.returncode == 0
+    copy = tmp_path / "wf"
+    shutil.copytree(work, copy, symlinks=True)  # the trained runs, reused; a new sample set below
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["sample"].update(steps=60, num_samples=8)  # 4 chunks of 2
+    config = tmp_path / "chunks.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    setting = setting_name(cfg["sample"])
+    sdir = copy / "results" / "test" / "samples" / "img0" / setting
+    target = f"results/test/samples/img0/{setting}/samples.npz"
+    cmd = [*SNAKEMAKE, "--directory", str(copy), "--cores", "1", *config_args(config), target]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not (sdir / "chunks" / "0.npz").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the workflow ended before it could be interrupted:\n" + proc.stdout.read()[-3000:]
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    done = {p.name: p.stat().st_mtime_ns for p in (sdir / "chunks").glob("*.npz")}
+    assert "0.npz" in done and len(done) < 4 and not (copy / target).exists(), done
+
+    second = snakemake("--cores", "2", *config_args(config), target, cwd=copy, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    redone = re.findall(r"wildcards: run=img0, setting=\S+, chunk=(\d+)", second.stdout + second.stderr)
+    assert sorted(f"{c}.npz" for c in redone) == sorted(set(["0.npz", "1.npz", "2.npz", "3.npz"]) - set(done))
+    assert {p.name: p.stat().st_mtime_ns for p in (sdir / "chunks").glob("*.npz") if p.name in done} == done
+    with np.load(copy / target) as z:
+        assert z["seeds"].tolist() == list(range(8))
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,8 +323,14 @@ def test_tiny_config_runs_end_to_end_with_profile_slurm(slurm, tmp_path):
     """`--profile slurm` with the local cluster's settings (profiles/slurm-ci): sharding, sampling,
     evaluation go through Snakemake's SLURM executor, training through submitit's SLURM executor.
     SIGINT (not SIGTERM) makes Snakemake cancel its cluster jobs, hence `timeout -s INT`."""
+    # a site's own requests, passed through to sbatch: GPUs as generic resources, any other option
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["resources"]["evaluate"] = {**cfg["resources"].get("evaluate", {}), "gres": "gpu:1"}
+    cfg["resources"]["sample"] = {**cfg["resources"].get("sample", {}), "slurm_extra": "--nice=3"}
+    config = tmp_path / "site.yaml"
+    config.write_text(yaml.safe_dump(cfg))
     t0 = time.monotonic()
-    r = snakemake("--profile", str(REPO / "profiles" / "slurm-ci"), *config_args(), cwd=tmp_path,
+    r = snakemake("--profile", str(REPO / "profiles" / "slurm-ci"), *config_args(config), cwd=tmp_path,
                   timeout=900, prefix=("timeout", "-s", "INT", "-k", "60", "840"))
     print(f"tiny config end to end (SLURM): {time.monotonic() - t0:.1f} s")
     log = r.stdout + r.stderr
@@ -269,3 +343,13 @@ def test_tiny_config_runs_end_to_end_with_profile_slurm(slurm, tmp_path):
         rows = read_csv(out / "report" / "tables" / f"{table}.csv")
         assert rows and all(float(row["value"]) > 0 for row in rows), table
     assert shutil.which("sacct")
+    ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
+    acct = subprocess.run(["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "--format=SubmitLine"],
+                          capture_output=True, text=True, timeout=60).stdout.splitlines()
+    lines = {rule: [x for x in acct if f"rule_{rule}_" in x] for rule in ("evaluate", "features_chunk",
+                                                                         "real_features", "sample_chunk", "shard")}
+    assert all(lines.values()), (lines, acct[:5])
+    for rule in ("evaluate", "features_chunk", "real_features"):
+        assert all("--gres=gpu:1" in x for x in lines[rule]), lines[rule][:2]
+    assert all("--nice=3" in x and "--gres" not in x for x in lines["sample_chunk"]), lines["sample_chunk"][:2]
+    assert not any("--gres" in x or "--nice" in x for x in lines["shard"])

@@ -12,10 +12,12 @@ import sys
 STAGES: dict[str, tuple[str, str]] = {
     "shard": ("vdm.data.cli", "write webdataset shards of a video source"),
     "train": ("vdm.train.cli", "train (locally or through submitit/SLURM), resuming automatically"),
-    "sample": ("vdm.sampling.cli", "sample videos from an exported model"),
+    "sample": ("vdm.sampling.cli", "sample videos from an exported model (a whole set or one chunk)"),
+    "gather": ("vdm.sampling.gather", "a sample set (and its GIF) from its chunk files"),
     "evaluate": ("vdm.metrics.cli", "FVD of a sample set against real clips"),
     "report": ("vdm.report.cli", "tables and plots from metrics"),
     "sizes": ("vdm.model.cli", "parameter counts of the named U-Net sizes"),
+    "plan": ("vdm.plan", "network evaluations, FLOPs and GPU-hours per stage of a workflow config"),
     "schema": ("vdm.schema", "write the workflow's JSON schema generated from the config dataclasses"),
 }
 

@@ -291,19 +291,22 @@ def eval_offset(protocol: str, num_frames: int, span: int, seed: int, key: str, 
 
 
 def eval_clips(cfg: DataConfig, split: str, num: int, seed: int, frames: int | None = None, *,
-               return_meta: bool = False):
+               return_meta: bool = False, start: int = 0):
     """``num`` evaluation clips, uint8 [N, T, H, W, C], a pure function of (shards, cfg, num, seed, frames).
 
     Records are chosen by a permutation seeded by ``seed`` (all records once before any repeats);
     offsets follow ``cfg.eval_offset`` ("start": the first frames, every draw; "random": seeded per
     record, and a record drawn again (num > records) gets a fresh seeded offset). ``frames`` overrides
     ``cfg.frames`` (e.g. 16 frames for FVD). With ``return_meta``: ``(clips, {"key": [...],
-    "cls": int64 [N] | None, "txt": [...] | None})``.
+    "cls": int64 [N] | None, "txt": [...] | None})``. ``start``: only clips ``start .. num - 1`` of that
+    list (the same clips, so a sample set split into chunks conditions every sample on the same clip).
     """
     import webdataset as wds
 
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}")
+    if not 0 <= start < num:
+        raise ValueError(f"start must be in [0, num={num}), got {start}")
     T = int(frames or cfg.frames)
     span = T * cfg.frameskip
     split_dir = Path(cfg.shards) / split
@@ -313,27 +316,31 @@ def eval_clips(cfg: DataConfig, split: str, num: int, seed: int, frames: int | N
     rng = numpy_rng(seed, "eval.order")
     rounds = math.ceil(num / R)
     order = np.concatenate([rng.permutation(R) for _ in range(rounds)])[:num]  # [N] record indices
-    wanted: dict[int, list[int]] = collections.defaultdict(list)  # record index -> output slots
+    wanted: dict[int, list[int]] = collections.defaultdict(list)  # record index -> slots (all draws)
     for slot, r in enumerate(order):
         wanted[int(r)].append(slot)
-    clips: list[np.ndarray | None] = [None] * num
-    keys: list[str] = [""] * num
-    cls: list[int | None] = [None] * num
-    txt: list[str | None] = [None] * num
+    n = num - start  # clips returned: slots start .. num - 1, at index slot - start
+    clips: list[np.ndarray | None] = [None] * n
+    keys: list[str] = [""] * n
+    cls: list[int | None] = [None] * n
+    txt: list[str | None] = [None] * n
     urls = [{"url": str(split_dir / s["name"])} for s in manifest["shards"]]
     for g, rec in enumerate(wds.tarfile_to_samples(handler=_shard_error)(iter(urls))):
-        if g not in wanted:
+        if g not in wanted or wanted[g][-1] < start:  # not drawn, or only before this chunk
             continue
         key = rec["__key__"]
         v = decode_video(rec, cfg.channels)  # [n, H, W, C]
         if len(v) < span:
             raise DataError(f"record {key!r} in {rec['__url__']}: {len(v)} frames, an eval clip needs {span}")
-        for rep, slot in enumerate(wanted[g]):
+        for rep, slot in enumerate(wanted[g]):  # rep: the draw's repeat index among all num draws
+            if slot < start:
+                continue
             off = eval_offset(cfg.eval_offset, len(v), span, seed, key, rep)
-            clips[slot] = np.ascontiguousarray(cut_clip(v, off, T, cfg.frameskip))
-            keys[slot] = key
-            cls[slot] = int(rec["cls"]) if "cls" in rec else None
-            txt[slot] = rec["txt"].decode("utf-8") if "txt" in rec else None
+            i = slot - start
+            clips[i] = np.ascontiguousarray(cut_clip(v, off, T, cfg.frameskip))
+            keys[i] = key
+            cls[i] = int(rec["cls"]) if "cls" in rec else None
+            txt[i] = rec["txt"].decode("utf-8") if "txt" in rec else None
     if any(c is None for c in clips):
         raise DataError(f"{split_dir}: manifest lists {R} records but the shards hold fewer")
     out = np.stack(clips)  # [N, T, H, W, C]

@@ -33,16 +33,20 @@ class Denoiser(nn.Module):
     (:class:`vdm.sampling.guidance.ClipX`), so that guidance works on the raw x̂.
     """
 
-    def __init__(self, net: nn.Module, prediction: str = "eps"):
+    def __init__(self, net: nn.Module, prediction: str = "eps", autocast: torch.dtype | None = None):
         super().__init__()
         if prediction not in ("eps", "v", "x"):
             raise ValueError(f"unknown prediction {prediction!r} (expected eps, v or x)")
         self.net = net
         self.prediction = prediction
+        self.autocast = autocast  # e.g. torch.bfloat16: the network (only) under autocast
 
     def forward(self, z_t: Tensor, logsnr_t: Tensor, **cond: Any) -> Tensor:
-        # The network runs in its own dtype; the conversion to x̂ in the input's dtype (float64 in tests).
-        out = self.net(z_t.to(self._dtype()), logsnr_t.to(self._dtype()), **cond).to(z_t.dtype)
+        # The network runs in its own dtype (or under autocast); its output, the conversion to x̂ and
+        # everything the sampler does with it are in the input's dtype (float32; float64 in tests).
+        with torch.autocast(z_t.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            out = self.net(z_t.to(self._dtype()), logsnr_t.to(self._dtype()), **cond)
+        out = out.to(z_t.dtype)
         return x_from_output(out, z_t, logsnr_t.to(z_t.dtype), self.prediction)
 
     def eps(self, z_t: Tensor, logsnr_t: Tensor, **cond: Any) -> Tensor:

@@ -2,21 +2,27 @@
 
 ``evaluate(cfg, samples)`` computes the FVD of a samples ``.npz`` against real clips (canonical protocol,
 docs/DESIGN.md) and returns the metrics dict (see :mod:`vdm.artifacts.metrics`); ``real_features`` gives
-the I3D features of the real clips, cached by their key.
+the I3D features of the real clips, cached by their key. At scale the generated videos' features are
+computed per chunk of the set (``sample_features``, a job each) and ``evaluate(..., gen_features=[...])``
+reads them instead of the videos: the same FVD, without the whole set in one process's memory.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
+from vdm.artifacts import ArtifactError
+from vdm.artifacts.samples import read_samples_header
 from vdm.config import ExperimentConfig, to_dict
 from vdm.data.loader import eval_clips
 from vdm.metrics import fvd, i3d
-from vdm.utils.io import sha256_file
+from vdm.utils.io import save_npz, sha256_file
 
 log = logging.getLogger("vdm.evaluate")
 
@@ -36,8 +42,13 @@ TRAIN_ONLY_DATA_FIELDS = ("images_per_video", "num_classes", "shuffle_buffer", "
 def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | Path | None = None,
                   real_cache: str | Path | None = None, device: str | None = None,
                   progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
-    """I3D features of the real clips [N, D] (cached) and their provenance for the metrics JSON."""
+    """I3D features of the real clips [N, D] (cached) and their provenance for the metrics JSON.
+    ``detector`` None: loaded only if the features must be computed."""
     ev = cfg.evaluate
+
+    def _detector():
+        return detector if detector is not None else i3d.load_i3d(device or str(fvd.default_device()),
+                                                                  endpoint=ev.features)
     info = fvd.detector_info(ev.features)
     shape: list[int] | None = None
     if real is not None:
@@ -51,7 +62,7 @@ def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | P
         split = "npz"
 
         def compute() -> np.ndarray:
-            return fvd.extract_features(real_videos, detector, batch_size=ev.batch_size, device=device,
+            return fvd.extract_features(real_videos, _detector(), batch_size=ev.batch_size, device=device,
                                         progress=progress, desc="I3D real")
     else:
         data = {k: v for k, v in to_dict(cfg.data).items() if k not in TRAIN_ONLY_DATA_FIELDS}
@@ -61,7 +72,7 @@ def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | P
 
         def compute() -> np.ndarray:
             clips = _real_clips(cfg, frames)
-            return fvd.extract_features(clips, detector, batch_size=ev.batch_size, device=device,
+            return fvd.extract_features(clips, _detector(), batch_size=ev.batch_size, device=device,
                                         progress=progress, desc="I3D real")
     cache_path = Path(real_cache) if real_cache else fvd.default_cache_path(ev, info, split)
     feats, from_cache = fvd.cached_features(cache_path, info, compute)
@@ -74,23 +85,92 @@ def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | P
     return feats, provenance
 
 
-def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | None = None,
-             real_cache: str | Path | None = None, device: str | None = None,
-             progress: bool = True) -> dict[str, Any]:
-    """The metrics dict of DESIGN.md for the sample set ``samples`` (see module docstring)."""
+def set_id(settings: dict[str, Any]) -> str:
+    """sha256 of a sample set's settings without its chunk record: equal for a set and its chunks."""
+    return hashlib.sha256(json.dumps({k: v for k, v in settings.items() if k != "chunk"}, sort_keys=True,
+                                     default=str).encode()).hexdigest()
+
+
+def sample_features(cfg: ExperimentConfig, samples: str | Path, out: str | Path, *, device: str | None = None,
+                    progress: bool = True) -> int:
+    """I3D features of the videos of ``samples`` (a sample set or one chunk of it) into ``out``:
+    ``features`` [n, D], ``range`` [lo, hi] (the samples they are), ``set_id``, ``detector`` (JSON);
+    returns n."""
     ev = cfg.evaluate
-    videos, sample_meta = fvd.load_videos_npz(samples)
-    frames = int(videos.shape[1])
+    videos, meta = fvd.load_videos_npz(samples)
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    lo, hi = (settings.get("chunk") or {}).get("range", [0, len(videos)])
+    if hi - lo != len(videos):
+        raise fvd.FVDError(f"{samples}: its chunk record says samples {lo}..{hi - 1}, it holds {len(videos)}")
     device = device or str(fvd.default_device())
     detector = i3d.load_i3d(device, endpoint=ev.features)
+    feats = fvd.extract_features(videos, detector, batch_size=ev.batch_size, device=device, progress=progress,
+                                 desc="I3D generated")
+    save_npz(out, {"features": feats, "range": np.array([lo, hi], np.int64), "set_id": np.array(set_id(settings)),
+                   "detector": np.array(json.dumps(fvd.detector_info(ev.features), sort_keys=True)),
+                   "frames": np.array(videos.shape[1], np.int64)})
+    return len(feats)
+
+
+def gathered_features(paths: Sequence[str | Path], settings: dict[str, Any], n: int, frames: int,
+                      features: str) -> np.ndarray:
+    """[n, D]: the per-chunk features of one sample set put in sample order; checks that they are the
+    set's (same settings), made by this detector, and cover samples 0 .. n - 1 once each."""
+    want, detector = set_id(settings), fvd.detector_info(features)
+    parts = []
+    for p in paths:
+        with np.load(p, allow_pickle=False) as z:
+            if not {"features", "range", "set_id", "detector"} <= set(z.files):
+                raise fvd.FVDError(f"{p}: not a features file of `vdm evaluate --features-only`")
+            if str(z["set_id"]) != want:
+                raise fvd.FVDError(f"{p}: features of another sample set (its settings differ)")
+            if json.loads(str(z["detector"])) != json.loads(json.dumps(detector)):
+                raise fvd.FVDError(f"{p}: made with another detector or feature layer than evaluate.features="
+                                   f"{features!r}")
+            if int(z["frames"]) != frames:
+                raise fvd.FVDError(f"{p}: features of {int(z['frames'])}-frame videos, the set has {frames}")
+            lo, hi = (int(v) for v in z["range"])
+            parts.append((lo, hi, p, np.asarray(z["features"])))
+    parts.sort(key=lambda t: t[0])
+    expect = 0
+    for lo, hi, p, f in parts:
+        if lo != expect or len(f) != hi - lo:
+            raise fvd.FVDError(f"{p}: features of samples {lo}..{hi - 1}, expected the chunk starting at {expect}")
+        expect = hi
+    if expect != n:
+        raise fvd.FVDError(f"the features cover samples 0..{expect - 1} of {n}: chunk features missing")
+    return np.concatenate([f for *_, f in parts])
+
+
+def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | None = None,
+             real_cache: str | Path | None = None, device: str | None = None, progress: bool = True,
+             gen_features: Sequence[str | Path] | None = None) -> dict[str, Any]:
+    """The metrics dict of DESIGN.md for the sample set ``samples`` (see module docstring); with
+    ``gen_features`` (the set's per-chunk features files) the videos themselves are not read."""
+    ev = cfg.evaluate
+    if gen_features:
+        try:
+            shape, sample_meta = read_samples_header(samples)
+        except ArtifactError as e:
+            raise fvd.FVDError(str(e)) from None
+    else:
+        videos, sample_meta = fvd.load_videos_npz(samples)
+        shape = videos.shape
+    frames = int(shape[1])
+    device = device or str(fvd.default_device())
+    detector = None if gen_features else i3d.load_i3d(device, endpoint=ev.features)  # None: only if needed
     feats_real, real_info = real_features(cfg, frames, detector, real=real, real_cache=real_cache,
                                           device=device, progress=progress)
     notes: list[str] = []
-    if real_info["shape"] is not None and tuple(real_info["shape"][2:]) != tuple(videos.shape[2:]):
+    if real_info["shape"] is not None and tuple(real_info["shape"][2:]) != tuple(shape[2:]):
         notes.append(f"real frames are {tuple(real_info['shape'][2:])} (H, W, C), generated "
-                     f"{tuple(videos.shape[2:])}")
-    feats_gen = fvd.extract_features(videos, detector, batch_size=ev.batch_size, device=device,
-                                     progress=progress, desc="I3D generated")
+                     f"{tuple(shape[2:])}")
+    if gen_features:
+        settings = sample_meta.get("settings") if isinstance(sample_meta.get("settings"), dict) else {}
+        feats_gen = gathered_features(gen_features, settings, int(shape[0]), frames, ev.features)
+    else:
+        feats_gen = fvd.extract_features(videos, detector, batch_size=ev.batch_size, device=device,
+                                         progress=progress, desc="I3D generated")
     result = fvd.compute_fvd(feats_real, feats_gen, ev, progress=progress)
     result["warnings"] = result["warnings"] + notes
     for note in notes:

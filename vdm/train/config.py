@@ -72,6 +72,10 @@ class TrainConfig:
     # Frozen text encoder for models with text_dim > 0 (vdm.model.text_encoder): "" = "minilm" (packaged
     # offline MiniLM, 384-d), or a Hugging Face name/path (paper: BERT-large, 1024-d). Recorded in the export.
     text_encoder: str = ""
+    # Resume a training state with other code than the segment before it (another hash of the vdm
+    # package's sources, e.g. a requeue days later after a `git pull`): False = refuse with an error
+    # naming both commits; True = continue, and record the change in <workdir>/runs.jsonl.
+    allow_code_change: bool = False
 
     def validate(self) -> None:
         positive = {"steps": self.steps, "batch_size": self.batch_size, "grad_accum": self.grad_accum,
@@ -110,6 +114,12 @@ class LaunchConfig:
     partition: str = ""  # SLURM partition ("" = the cluster's default)
     nodes: int = 1  # SLURM nodes
     gpus_per_node: int = 0  # GPUs requested per node (gres/gpu); 0 = CPU job
+    # How the GPUs are asked for: "gpus_per_node" = sbatch --gpus-per-node=[type:]N; "gres" =
+    # --gres=gpu:[type:]N (sites whose SLURM accounts GPUs only as generic resources).
+    gpu_request: Literal["gpus_per_node", "gres"] = "gpus_per_node"
+    gpu_type: str = ""  # GPU model in the request, e.g. "a100" ("" = any)
+    constraint: str = ""  # sbatch --constraint (node features, e.g. "a100&ib")
+    qos: str = ""  # sbatch --qos
     # Processes per node: one per GPU (must equal gpus_per_node when that is > 0); on CPU the number of
     # gloo DDP processes.
     tasks_per_node: int = 1

@@ -88,7 +88,15 @@ def sbatch_parameters(lc: LaunchConfig) -> dict[str, Any]:
                                   ntasks_per_node=lc.tasks_per_node, cpus_per_task=lc.cpus_per_task,
                                   signal_delay_s=lc.signal_delay_s)
     if lc.gpus_per_node:
-        params["gpus_per_node"] = lc.gpus_per_node
+        typed = f"{lc.gpu_type}:{lc.gpus_per_node}" if lc.gpu_type else lc.gpus_per_node
+        if lc.gpu_request == "gres":
+            params["gres"] = f"gpu:{typed}"
+        else:
+            params["gpus_per_node"] = typed
+    if lc.constraint:
+        params["constraint"] = lc.constraint
+    if lc.qos:
+        params["qos"] = lc.qos
     if lc.mem_gb:
         params["mem"] = _convert_mem(lc.mem_gb)
     if lc.partition:

@@ -17,6 +17,7 @@ check, ``train.max_loss``), so the newest state left is the last good one and a 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import signal
@@ -33,6 +34,7 @@ from vdm.config import ExperimentConfig, dump_config, to_dict
 from vdm.data.loader import VideoLoader
 from vdm.diffusion import CosineSchedule, diffusion_loss
 from vdm.model.unet import UNet3D
+from vdm.runinfo import run_record, write_sidecar
 from vdm.seeds import derive_seed
 from vdm.train import checkpoint as ckpt
 from vdm.train import distributed as D
@@ -61,8 +63,8 @@ def _network_fields(model: dict[str, Any]) -> dict[str, Any]:
 # of what was already trained (a longer run, other logging/checkpoint cadence, other launcher).
 _RESUME_FREE = {"train.steps", "train.checkpoint_every", "train.keep_checkpoints", "train.log_every",
                 "train.progress", "train.num_workers", "train.max_loss", "train.sample_every", "train.sample_grid",
-                "train.sample_steps", "train.tensorboard", "train.export_steps", "launch", "sample", "evaluate",
-                "name"}
+                "train.sample_steps", "train.tensorboard", "train.export_steps", "train.allow_code_change", "launch",
+                "sample", "evaluate", "name"}
 
 
 def lr_at(tc: TrainConfig, step: int) -> float:
@@ -76,6 +78,11 @@ def lr_at(tc: TrainConfig, step: int) -> float:
     # cosine over the steps after the warm-up: progress 0 at step w, 1 at the last step (steps - 1)
     progress = min(1.0, (step - w) / max(1, tc.steps - 1 - w))
     return tc.lr * (tc.lr_final + (1.0 - tc.lr_final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+class CodeChangedError(RuntimeError):
+    """A training state would be resumed by other code than the one that wrote it (see
+    ``TrainConfig.allow_code_change``)."""
 
 
 class NonFiniteLossError(RuntimeError):
@@ -112,6 +119,7 @@ class Trainer:
         self.workdir = Path(workdir)
         self.ckpt_dir = self.workdir / "checkpoints"
         self.export_path = Path(export_path) if export_path else None
+        self.segments: list[dict[str, Any]] = []  # run records of the training segments (runs.jsonl)
         self.make_loader = make_loader or default_loader
         self.dist = D.setup(self.tc.device)
         self.device = self.dist.device
@@ -396,9 +404,34 @@ class Trainer:
         for p in removed:
             log.info("removed stale temporary %s", p)
 
+    def _record_segment(self) -> None:
+        """Append this segment's run record to ``runs.jsonl``; a resume on other code (another vdm
+        package hash than the segment before) is logged and recorded, and refused unless
+        ``train.allow_code_change``."""
+        path = self.workdir / "runs.jsonl"
+        record = {**run_record("train"), "start_step": self.step}
+        lines = path.read_text().splitlines() if path.is_file() else []
+        previous = [json.loads(line) for line in lines if line.strip()]
+        if previous and self.step > 0 and previous[-1].get("code_id") != record["code_id"]:
+            before, now = previous[-1].get("git", {}), record["git"]
+            message = (f"{self.workdir}: resuming at step {self.step} with other code than the segment before "
+                       f"(vdm sources {previous[-1].get('code_id', '?')[:12]} -> {record['code_id'][:12]}; git "
+                       f"{str(before.get('commit'))[:12]}{' +changes' if before.get('dirty') else ''} -> "
+                       f"{str(now.get('commit'))[:12]}{' +changes' if now.get('dirty') else ''})")
+            if not self.tc.allow_code_change:
+                raise CodeChangedError(message + ": set train.allow_code_change=true to continue on it, or "
+                                       "rerun the code that started this run")
+            log.warning("%s (allowed by train.allow_code_change)", message)
+            record["code_changed"] = True
+        if self.dist.is_main:
+            with open(path, "a") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        self.segments = [*previous, record]
+
     def _run(self) -> dict[str, Any]:
         tc = self.tc
         self.resume()
+        self._record_segment()
         if self.dist.is_main:
             dump_config(self.cfg, self.workdir / "config.yaml")
         csv_log = CsvLog(self.workdir / "train_log.csv", self.step) if self.dist.is_main else None
@@ -496,7 +529,8 @@ class Trainer:
                 "train": to_dict(self.tc), "data": to_dict(self.cfg.data)}
         path = path or self.export_path
         save_export(path, self.ema.shadow, self.cfg.model, self.cfg.diffusion, meta)
-        log.info("wrote export %s (step %d)", path, self.step)
+        write_sidecar(path, {"job": "train", "segments": self.segments})  # beside, not inside:
+        log.info("wrote export %s (step %d)", path, self.step)  # the export's bytes stay reproducible
 
 
 def train(cfg: ExperimentConfig, workdir: str | Path, export_path: str | Path | None = None,

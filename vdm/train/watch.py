@@ -71,7 +71,7 @@ class SampleGrids:
         extra: dict[str, Any] = {}
         if m.num_classes > 0:
             extra["cls"] = torch.arange(N, device=device) % m.num_classes  # [N]
-        den = tasks.make_denoiser(self.net, self.cfg.diffusion.prediction, self.sample_cfg)
+        den = tasks.make_denoiser(self.net, self.cfg.diffusion.prediction, self.sample_cfg, device)
         x = tasks.sample_block(self.sample_cfg, den, (N, m.in_channels, d.frames, m.image_size, m.image_size),
                                self.schedule, StackedGenerator(list(range(N)), device), extra_args=extra)
         return to_uint8(x)  # [N, T, H, W, C]

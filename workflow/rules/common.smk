@@ -7,8 +7,10 @@
 #   OUT/data/{split}/                          webdataset shards + manifest.json
 #   OUT/train/{run}/                           training state (checkpoints, logs); resumed when rerun
 #   OUT/models/{run}.pt                        export (EMA weights + model config)
-#   OUT/samples/{run}/{setting}/samples.npz    sampled videos (+ samples.gif)
-#   OUT/metrics/real-features-<T>f.npz         I3D features of the real test clips (cache)
+#   OUT/samples/{run}/{setting}/samples.npz    sampled videos (+ samples.gif), gathered from
+#   OUT/samples/{run}/{setting}/chunks/{i}.npz its chunks (sample.chunk_size samples each)
+#   OUT/metrics/real-features-<T>f.npz         I3D features of the real test clips (T frames)
+#   OUT/features/{run}/{setting}/{i}.npz       I3D features of the generated videos, per chunk
 #   OUT/metrics/{run}/{setting}.json           FVD of one sample set
 #   OUT/report/...                             tables, plots, GIF grids, provenance
 #   OUT/logs/<rule>/...                        one log per job
@@ -21,6 +23,7 @@ import copy
 import os
 import json
 import sys
+from types import SimpleNamespace
 
 import yaml
 
@@ -28,6 +31,7 @@ from vdm.checks import check_data_inputs, check_sampling, check_training
 from vdm.config import WORKFLOW_SECTIONS, ConfigError, ExperimentConfig
 from vdm.grid import SETTING_RE, parse_setting, setting_name
 from vdm.report.registry import TABLE_NAMES
+from vdm.sampling.config import num_chunks
 from vdm.utils.io import atomic_path
 
 
@@ -272,8 +276,8 @@ def parent_of_output(wildcards, output):
     return os.path.dirname(output[0])
 
 
-def real_cache_path(wildcards):
-    """Cache of the real clips' I3D features, one per clip length (FVD compares equal lengths)."""
+def real_features_path(wildcards):
+    """The real clips' I3D features, one file per clip length (FVD compares equal lengths)."""
     sample = {**SAMPLE, **{k.split(".", 1)[1]: v for k, v in setting_overrides(wildcards.setting).items()}}
     frames = sample["total_frames"] if sample["task"] == "extension" else (sample["frames"] or config["data"]["frames"])
     return f"{OUT}/metrics/real-features-{frames}f.npz"
@@ -321,6 +325,34 @@ def _sample_inputs(wildcards):
     return inputs
 
 
+def _sample_chunks(wildcards):
+    n = num_chunks(ExperimentConfig.from_dict(_sample_config(wildcards)).sample)
+    return [f"{OUT}/samples/{wildcards.run}/{wildcards.setting}/chunks/{i}.npz" for i in range(n)]
+
+
+def _feature_chunks(wildcards):
+    n = num_chunks(ExperimentConfig.from_dict(_sample_config(wildcards)).sample)
+    return [f"{OUT}/features/{wildcards.run}/{wildcards.setting}/{i}.npz" for i in range(n)]
+
+
+def _plan_spec():
+    """What `vdm plan` needs: every training run's and sample set's resolved config, and the resources."""
+    return {
+        "name": config["name"],
+        "runs": {run: _train_config(SimpleNamespace(run=run)) for run in RUNS},
+        "sets": [
+            {
+                "run": run,
+                "setting": setting,
+                "train_run": base_run(run),
+                "config": _sample_config(SimpleNamespace(run=run, setting=setting)),
+            }
+            for run, setting in CELLS
+        ],
+        "resources": config["resources"],
+    }
+
+
 def _table_spec(table):
     rows = [
         {
@@ -359,4 +391,6 @@ wildcard_constraints:
     step=r"[0-9]+",
     setting=SETTING_RE,
     split=r"train|test",
+    frames=r"[0-9]+",
+    chunk=r"[0-9]+",
     table="|".join(TABLE_NAMES),

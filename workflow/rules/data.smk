@@ -44,6 +44,18 @@ rule sample_config:
         )
 
 
+rule evaluate_config:
+    output:
+        f"{OUT}/configs/evaluate.yaml",
+    log:
+        f"{OUT}/logs/configs/evaluate.log",
+    localrule: True
+    params:
+        cfg=experiment(skip=("model", "diffusion", "train", "launch", "sample")),
+    run:
+        write_resolved_config(output[0], params.cfg, log[0], "real-features config (data and evaluate)")
+
+
 rule shard:
     input:
         cfg=f"{OUT}/configs/data.yaml",

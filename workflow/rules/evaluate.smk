@@ -1,13 +1,51 @@
 # FVD (DESIGN: FVD, the canonical way): one metrics JSON per sample set. The I3D features of the
-# real test clips are computed by the first evaluation that needs them and cached (keyed by data
-# settings, split, seed, clip length and detector; `vdm evaluate --real-cache`) for all the others.
+# real test clips are a job of their own (one per clip length), computed once, beside the sampling,
+# for every evaluation; the generated videos' features are a job per chunk of the set, and the FVD
+# job reads those features, never the whole set of videos.
+
+
+rule real_features:
+    input:
+        cfg=f"{OUT}/configs/evaluate.yaml",
+        shards=f"{SHARDS}/{config['evaluate']['split']}",
+    output:
+        f"{OUT}/metrics/real-features-{{frames}}f.npz",
+    log:
+        f"{OUT}/logs/evaluate/real-features-{{frames}}f.log",
+    conda:
+        CONDA_ENV
+    threads: threads_of("evaluate")
+    resources:
+        **resources_of("evaluate"),
+    shell:
+        "vdm evaluate --config {input.cfg:q} --real-only --frames {wildcards.frames:q} --real-cache {output:q}"
+        " --quiet > {log:q} 2>&1"
+
+
+rule features_chunk:
+    input:
+        cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
+        samples=f"{OUT}/samples/{{run}}/{{setting}}/chunks/{{chunk}}.npz",
+    output:
+        f"{OUT}/features/{{run}}/{{setting}}/{{chunk}}.npz",
+    log:
+        f"{OUT}/logs/evaluate/{{run}}/{{setting}}/features-{{chunk}}.log",
+    conda:
+        CONDA_ENV
+    threads: threads_of("evaluate")
+    resources:
+        **resources_of("evaluate"),
+    shell:
+        "vdm evaluate --config {input.cfg:q} --features-only --samples {input.samples:q} --out {output:q}"
+        " --quiet > {log:q} 2>&1"
 
 
 rule evaluate:
     input:
         cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
         samples=f"{OUT}/samples/{{run}}/{{setting}}/samples.npz",
-        shards=f"{SHARDS}/{config['evaluate']['split']}",
+        features=_feature_chunks,
+        real=real_features_path,
     output:
         f"{OUT}/metrics/{{run}}/{{setting}}.json",
     log:
@@ -17,8 +55,6 @@ rule evaluate:
     threads: threads_of("evaluate")
     resources:
         **resources_of("evaluate"),
-    params:
-        real_cache=real_cache_path,
     shell:
-        "vdm evaluate --config {input.cfg:q} --samples {input.samples:q} --real-cache {params.real_cache:q}"
-        " --out {output:q} --quiet > {log:q} 2>&1"
+        "vdm evaluate --config {input.cfg:q} --samples {input.samples:q} --gen-features {input.features:q}"
+        " --real-cache {input.real:q} --out {output:q} --quiet > {log:q} 2>&1"

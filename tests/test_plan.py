@@ -1,0 +1,71 @@
+"""`vdm plan` / `snakemake plan`: FLOPs counted on the meta device equal a real forward's, the sampler's
+cost factors, the time-limit warning with a chunk size that fits, and the workflow target."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import REPO, tiny_config_dict
+from torch.utils.flop_counter import FlopCounterMode
+
+from vdm.config import ExperimentConfig
+from vdm.model import UNet3D, named_size
+from vdm.plan import format_plan, forward_flops, plan, sample_cost_factor
+from vdm.sampling.config import SampleConfig
+
+
+def test_meta_device_count_equals_a_real_forward():
+    mc = named_size("tiny", num_classes=3)
+    net = UNet3D(mc).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.randn(2, 1, 5, 16, 16), torch.zeros(2), cls=torch.tensor([0, 1]))
+    assert forward_flops(mc, 5) * 2 == pytest.approx(counter.get_total_flops(), rel=1e-9)
+    assert forward_flops(mc, 10) > 1.9 * forward_flops(mc, 5)  # roughly linear in frames
+
+
+def test_sampler_cost_factors():
+    assert sample_cost_factor(SampleConfig()) == 1
+    assert sample_cost_factor(SampleConfig(guidance_weight=2.0)) == 2
+    assert sample_cost_factor(SampleConfig(task="prediction", cond_method="reconstruction")) == 3
+    assert sample_cost_factor(SampleConfig(task="prediction", cond_method="replacement", guidance_weight=1)) == 2
+    assert sample_cost_factor(SampleConfig(task="extension", cond_method="reconstruction", guidance_weight=1)) == 6
+
+
+def _spec(tmp_path, **sample):
+    d = tiny_config_dict(tmp_path / "data", sample=dict(steps=100, num_samples=1000, batch_size=10, **sample))
+    return {"name": "t", "runs": {"img2": d}, "sets": [{"run": "img2", "setting": "s", "train_run": "img2", "config": d}],
+            "resources": {"default": {"runtime": 10}, "sample": {"runtime": 60}}}
+
+
+def test_plan_counts_and_warns_with_a_chunk_size_that_fits(tmp_path):
+    spec = _spec(tmp_path)
+    cfg = ExperimentConfig.from_dict(spec["runs"]["img2"])
+    mc, frames = cfg.model, cfg.data.frames
+    # a rate at which the whole set takes 4 h: over the 1 h limit
+    per_sample = 100 * forward_flops(mc, frames)
+    rate_tflops = per_sample * 1000 / (4 * 3600) / 1e12
+    p = plan(spec, rate_tflops)
+    row = next(r for r in p["rows"] if r["stage"] == "sample")
+    assert row["network_evaluations"] == 100 * 1000 and row["gpu_hours"] == pytest.approx(4.0)
+    assert row["jobs"] == 1 and len(p["warnings"]) == 1 and "sample.chunk_size <= 250 fits" in p["warnings"][0]
+    chunked = plan(_spec(tmp_path, chunk_size=200), rate_tflops)
+    row = next(r for r in chunked["rows"] if r["stage"] == "sample")
+    assert row["jobs"] == 5 and row["wall_hours_per_job"] == pytest.approx(0.8) and chunked["warnings"] == []
+    train = next(r for r in p["rows"] if r["stage"] == "train")
+    assert train["network_evaluations"] == spec["runs"]["img2"]["train"]["steps"] * spec["runs"]["img2"]["train"][
+        "batch_size"]
+    text = format_plan(p)
+    assert "| sample | img2/s | 1 | 100,000 |" in text and "WARNING" in text
+
+
+def test_snakemake_plan_target(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+                        "--cores", "1", "plan", "--configfile", str(REPO / "config" / "test.yaml"),
+                        "--replace-workflow-config"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    text = (tmp_path / "results" / "test" / "plan.md").read_text()
+    assert "| train | img0 |" in text and "| train | img2 |" in text and "| real features |" in text
+    assert "prediction-recon1" in text and not (tmp_path / "results" / "test" / "data").exists()  # nothing ran

