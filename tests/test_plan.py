@@ -36,7 +36,8 @@ def test_sampler_cost_factors():
 
 def _spec(tmp_path, **sample):
     d = tiny_config_dict(tmp_path / "data", sample=dict(steps=100, num_samples=1000, batch_size=10, **sample))
-    return {"name": "t", "runs": {"img2": d}, "sets": [{"run": "img2", "setting": "s", "train_run": "img2", "config": d}],
+    sets = [{"run": "img2", "setting": "s", "train_run": "img2", "config": d}]
+    return {"name": "t", "runs": {"img2": d}, "sets": sets,
             "resources": {"default": {"runtime": 10}, "sample": {"runtime": 60}}}
 
 
