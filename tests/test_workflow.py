@@ -239,7 +239,7 @@ def test_killed_sample_set_reruns_only_its_missing_chunks(local_run, tmp_path):
     copy = tmp_path / "wf"
     shutil.copytree(work, copy, symlinks=True)  # the trained runs, reused; a new sample set below
     cfg = yaml.safe_load(TEST_CONFIG.read_text())
-    cfg["sample"].update(steps=60, num_samples=8)  # 4 chunks of 2
+    cfg["sample"].update(steps=200, num_samples=8)  # 4 chunks of 2, several seconds each
     config = tmp_path / "chunks.yaml"
     config.write_text(yaml.safe_dump(cfg))
     setting = setting_name(cfg["sample"])
@@ -249,8 +249,8 @@ def test_killed_sample_set_reruns_only_its_missing_chunks(local_run, tmp_path):
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     deadline = time.monotonic() + 300
-    while not (sdir / "chunks" / "0.npz").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    while not list((sdir / "chunks").glob("*.npz")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # until the first chunk is written (Snakemake picks the order)
     assert proc.poll() is None, "the workflow ended before it could be interrupted:\n" + proc.stdout.read()[-3000:]
     os.killpg(proc.pid, signal.SIGINT)
     try:
@@ -259,7 +259,7 @@ def test_killed_sample_set_reruns_only_its_missing_chunks(local_run, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         raise
     done = {p.name: p.stat().st_mtime_ns for p in (sdir / "chunks").glob("*.npz")}
-    assert "0.npz" in done and len(done) < 4 and not (copy / target).exists(), done
+    assert 1 <= len(done) < 4 and not (copy / target).exists(), done
 
     second = snakemake("--cores", "2", *config_args(config), target, cwd=copy, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]

@@ -60,7 +60,7 @@ def provenance(config: str | Path, train_config: str | Path, model: str | Path, 
         "export": {"path": str(model), "sha256": sha256_file(model), "meta": export_meta(model)},
         "samples": {"path": str(samples), "sha256": sha256_file(samples), "seeds": seeds, "settings": settings},
         "seed": cfg.get("seed"),
-        "runs": {"training": export_meta(model).get("runs"), "samples": read_sidecar(samples),
+        "runs": {"training": read_sidecar(model), "samples": read_sidecar(samples),
                  "metrics": read_sidecar(metrics)},
         "git": git_state(),  # of the report job itself
         "packages": package_versions(),

@@ -303,6 +303,9 @@ def copy_step_export(src, dst, log, run):
         )
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
+    if os.path.isfile(f"{src}.run.json"):  # the record of the training segments that made it
+        with atomic_path(f"{dst}.run.json") as tmp:
+            shutil.copyfile(f"{src}.run.json", tmp)
     with open(log, "w") as f:
         f.write(f"copied {src} -> {dst}\n")
 

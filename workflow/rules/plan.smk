@@ -13,6 +13,8 @@ rule plan:
     log:
         f"{OUT}/logs/plan.log",
     localrule: True
+    conda:
+        CONDA_ENV
     params:
         spec=lambda wildcards: json.dumps(_plan_spec(), sort_keys=True),
     shell:
