@@ -290,7 +290,8 @@ def test_watching_a_run_sample_grids_tensorboard_and_step_exports(tmp_path):
         assert gif.n_frames == watched.data.frames
         png = Image.open(tmp_path / "w" / "samples" / f"step-{step:09d}.png")
         assert png.size[1] > png.size[0] / watched.data.frames  # 3 rows of frames
-    assert sorted(p.name for p in (tmp_path / "w" / "exports").iterdir()) == ["step-000000000.pt", "step-000000002.pt"]
+    assert sorted(p.name for p in (tmp_path / "w" / "exports").glob("*.pt")) == ["step-000000000.pt",
+                                                                                 "step-000000002.pt"]
     assert load_export(tmp_path / "w" / "exports" / "step-000000002.pt").meta["step"] == 2
     acc = EventAccumulator(str(tmp_path / "w" / "tb"))
     acc.Reload()
