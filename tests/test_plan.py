@@ -29,9 +29,9 @@ def test_meta_device_count_equals_a_real_forward():
 def test_sampler_cost_factors():
     assert sample_cost_factor(SampleConfig()) == 1
     assert sample_cost_factor(SampleConfig(guidance_weight=2.0)) == 2
-    assert sample_cost_factor(SampleConfig(task="prediction", cond_method="reconstruction")) == 3
+    assert sample_cost_factor(SampleConfig(task="prediction", cond_method="reconstruction")) == 2
     assert sample_cost_factor(SampleConfig(task="prediction", cond_method="replacement", guidance_weight=1)) == 2
-    assert sample_cost_factor(SampleConfig(task="extension", cond_method="reconstruction", guidance_weight=1)) == 6
+    assert sample_cost_factor(SampleConfig(task="extension", cond_method="reconstruction", guidance_weight=1)) == 4
 
 
 def _spec(tmp_path, **sample):

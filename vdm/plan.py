@@ -13,8 +13,9 @@ run against ``launch.timeout_min`` x (``launch.max_num_timeout`` + 1) requeued s
 
 Costs counted: training = 3 x the forward FLOPs (forward + backward) of batch x (T + K) frames per
 step; sampling = per block, steps (+ Langevin corrections) x the forward FLOPs, x 2 with classifier-free
-guidance (conditional + unconditional), x 3 with reconstruction guidance (its gradient w.r.t. z is a
-backward pass); extension samples every block. Not counted: the text encoder, data loading, the
+guidance (conditional + unconditional), x 2 with reconstruction guidance (its gradient w.r.t. z is a
+backward pass that computes no weight gradients: about one more forward; `bench/plan.py` measured
+x 1.65 on CPU); extension samples every block. Not counted: the text encoder, data loading, the
 EMA/optimizer update (elementwise, small next to the network) and I/O.
 """
 
@@ -83,9 +84,9 @@ def sample_cost_factor(sc: SampleConfig) -> int:
     """Forward-pass equivalents per network evaluation of the sampler (see module docstring)."""
     factor = 2 if sc.guidance_weight > 0 else 1
     if sc.task in ("prediction", "extension") and sc.cond_method == "reconstruction":
-        factor *= 3
+        factor *= 2
     if sc.task == "superres":  # reconstruction guidance on the low-resolution video
-        factor *= 3
+        factor *= 2
     return factor
 
 
