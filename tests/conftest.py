@@ -42,6 +42,21 @@ def tiny_config_dict(shards: str | Path = "unused", **sections: dict[str, Any]) 
     return cfg
 
 
+def tiny_unet_with_signal(out_scale: float, num_classes: int = 5):
+    """The tiny U-Net (seed 0) in eval mode, its zero-initialised output layer filled with seeded normal
+    values times ``out_scale``, so that an untrained network's output depends on its input."""
+    from vdm.model import UNet3D, named_size
+
+    torch.manual_seed(0)
+    net = UNet3D(named_size("tiny", num_classes=num_classes))
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in net.parameters():
+            if p.abs().sum() == 0:
+                p.copy_(torch.randn(p.shape, generator=g) * out_scale)
+    return net.eval()
+
+
 @pytest.fixture
 def one_thread():
     """Tiny models: one thread is faster than two fighting over a busy 2-core machine."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import tiny_unet_with_signal
 
 from vdm.diffusion import CosineSchedule, Denoiser
 from vdm.diffusion.config import DiffusionConfig
-from vdm.model import UNet3D, named_size
 from vdm.sampling import tasks
 from vdm.sampling.config import SampleConfig
 from vdm.sampling.guidance import ReconstructionGuidance
@@ -21,14 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def net():
-    torch.manual_seed(0)
-    net = UNet3D(named_size("tiny", num_classes=5))
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.abs().sum() == 0:  # the zero-initialised output layer: give the untrained net a signal
-                p.copy_(torch.randn(p.shape, generator=g) * 0.3)
-    return net.eval()
+    return tiny_unet_with_signal(0.3)  # the zero-initialised output layer: give the untrained net a signal
 
 
 def denoiser_given_to_the_sampler(monkeypatch, run) -> object:

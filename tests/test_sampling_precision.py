@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import tiny_unet_with_signal
 
 from vdm.diffusion import CosineSchedule, Denoiser
-from vdm.model import UNet3D, named_size
 from vdm.sampling import tasks
 from vdm.sampling.config import SampleConfig
 from vdm.sampling.seeds import StackedGenerator
@@ -22,16 +22,9 @@ MAX_ABS, MEAN_ABS = 0.05, 0.01
 
 @pytest.fixture(scope="module")
 def net():
-    torch.manual_seed(0)
-    net = UNet3D(named_size("tiny", num_classes=5))
-    g = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for p in net.parameters():
-            if p.abs().sum() == 0:
-                # the zero-initialised output layer: small enough that x̂ is of order 1, as a trained
-                # network's (a random one's x̂ of order 10 turns the 1 % bf16 error into clipping flips)
-                p.copy_(torch.randn(p.shape, generator=g) * 0.03)
-    return net.eval()
+    # the zero-initialised output layer small enough that x̂ is of order 1, as a trained network's
+    # (a random one's x̂ of order 10 turns the 1 % bf16 error into clipping flips)
+    return tiny_unet_with_signal(0.03)
 
 
 def _sample(net, precision, **kw):

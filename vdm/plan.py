@@ -102,8 +102,10 @@ def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]
         r = {**resources.get("default", {}), **resources.get(rule, {})}
         return r.get("runtime")
 
+    models = {}  # run -> its network's config, for its sample sets
     for run, d in sorted(spec["runs"].items()):
         cfg = ExperimentConfig.from_dict(d, source=f"training config of {run}")
+        models[run] = cfg.model
         tc, lc = cfg.train, cfg.launch
         frames = cfg.data.frames + cfg.data.images_per_video
         gpus = max(1, lc.gpus_per_node * lc.nodes)
@@ -118,9 +120,10 @@ def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]
                             f"(max_num_timeout + 1) = {limit:.1f} h")
         rows.append(row)
 
+    real: dict[int, int] = {}  # clip length -> real clips: one real-features job each (rule real_features)
     for s in spec["sets"]:
         cfg = ExperimentConfig.from_dict(s["config"], source=f"sampling config of {s['run']}/{s['setting']}")
-        sc, model = cfg.sample, ExperimentConfig.from_dict(spec["runs"][s["train_run"]]).model
+        sc, model = cfg.sample, models[s["train_run"]]
         T = sc.frames or cfg.data.frames
         blocks = num_extension_blocks(T, sc.total_frames, sc.overlap) if sc.task == "extension" else 1
         evals_per_sample = network_evaluations(sc) * blocks
@@ -140,16 +143,11 @@ def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]
                             f"sample.chunk_size <= {fits} fits")
         rows.append(row)
         frames = sc.total_frames if sc.task == "extension" else T
+        real[frames] = cfg.evaluate.num_real
         flops = i3d_flops(max(frames, 9)) * sc.num_samples
         rows.append({"stage": "features", "name": row["name"], "jobs": n_chunks, "network_evaluations": sc.num_samples,
                      "tflop": flops / 1e12, "gpu_hours": flops / rate / 3600, "gpus": 1,
                      "wall_hours_per_job": flops / n_chunks / rate / 3600, "limit_hours": None})
-    real = {}  # one real-features job per clip length (the workflow's real_features rule)
-    for s in spec["sets"]:
-        cfg = ExperimentConfig.from_dict(s["config"])
-        sc = cfg.sample
-        frames = sc.total_frames if sc.task == "extension" else (sc.frames or cfg.data.frames)
-        real[frames] = cfg.evaluate.num_real
     for frames, n in sorted(real.items()):
         flops = i3d_flops(max(frames, 9)) * n
         rows.append({"stage": "real features", "name": f"{frames} frames", "jobs": 1, "network_evaluations": n,

@@ -2,8 +2,9 @@
 of the vdm package's own sources), package versions, host, SLURM job and time.
 
 Every training segment (start, resume, requeue), sampling, gathering and evaluation job writes such a
-record next to its output (training: one line per segment in ``<workdir>/runs.jsonl`` and the list in
-the export's meta; the others: ``<output>.run.json``); the report's provenance links each number to them.
+record next to its output (training: one line per segment in ``<workdir>/runs.jsonl`` and the list
+beside the export, ``<export>.run.json``; the others: ``<output>.run.json``); the report's provenance
+links each number to them.
 ``code_id`` is what a resumed training compares: the sha256 of the package sources, so that a requeue
 days later on other code is noticed (and refused unless ``train.allow_code_change``).
 """

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vdm.artifacts import ArtifactError
-from vdm.utils.io import ZIP_EPOCH, atomic_open, save_npz
+from vdm.utils.io import npz_writer, save_npz
 
 
 def _open(path: Path) -> np.lib.npyio.NpzFile:
@@ -40,7 +40,7 @@ def write_samples(path: str | os.PathLike, arrays: dict[str, np.ndarray], settin
     save_npz(path, {"settings": np.asarray(json.dumps(settings, sort_keys=True)), **arrays})
 
 
-def _entries(path: Path, z: np.lib.npyio.NpzFile, skip: str, arrays: tuple[str, ...]) -> dict[str, Any]:
+def _entries(z: np.lib.npyio.NpzFile, skip: str, arrays: tuple[str, ...]) -> dict[str, Any]:
     """The entries of an open ``.npz`` but ``skip``: JSON strings decoded, the keys in ``arrays`` as numpy
     arrays whatever their size, other arrays of up to 4,096 elements as lists."""
     extra: dict[str, Any] = {}
@@ -71,7 +71,7 @@ def read_samples(path: str | os.PathLike, key: str = "videos", limit: int | None
         if key not in z:
             raise ArtifactError(f"{path}: no {key!r} array (has {sorted(z.files)})")
         videos = np.asarray(z[key] if limit is None else z[key][:limit])
-        extra = _entries(path, z, key, arrays)
+        extra = _entries(z, key, arrays)
     if videos.dtype != np.uint8 or videos.ndim != 5:
         raise ArtifactError(f"{path}: {key!r} must be uint8 [N, T, H, W, C], got {videos.dtype} {videos.shape}")
     return videos, extra
@@ -84,7 +84,7 @@ def read_samples_header(path: str | os.PathLike, key: str = "videos") -> tuple[t
     with _open(path) as z:
         if key not in z:
             raise ArtifactError(f"{path}: no {key!r} array (has {sorted(z.files)})")
-        extra = _entries(path, z, key, ())
+        extra = _entries(z, key, ())
     shape, dtype = _npy_header(path, key)
     if dtype != np.uint8 or len(shape) != 5:
         raise ArtifactError(f"{path}: {key!r} must be uint8 [N, T, H, W, C], got {dtype} {shape}")
@@ -157,39 +157,36 @@ def gather_samples(out_path: str | os.PathLike, chunk_paths: Sequence[str | os.P
     if expect != N:
         raise ArtifactError(f"{heads[-1][3]}: the chunks end at sample {expect} of {N}: the last chunk(s) are missing")
     names = files0  # the array names, in the order the chunk files hold them
-    with atomic_open(out_path, "wb") as f:
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for name in names:
-                info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
-                info.external_attr = 0o644 << 16
-                with zf.open(info, "w", force_zip64=True) as out:
-                    if name == "settings":
-                        np.lib.format.write_array(out, np.asarray(json.dumps(settings0, sort_keys=True)),
-                                                  allow_pickle=False)
-                        continue
-                    if name not in PER_SAMPLE:  # one value per set: the same in every chunk (checked)
-                        with _open(p0) as z:
-                            value = z[name]
-                        for *_, p, _, _ in heads[1:]:
-                            with _open(p) as z:
-                                if not np.array_equal(z[name], value):
-                                    raise ArtifactError(f"{p}: {name!r} differs from {p0}'s")
-                        np.lib.format.write_array(out, value, allow_pickle=False)
-                        continue
-                    # strings: the widest chunk's width, as one array of all the samples would have
-                    dtypes = [_npy_header(h[3], name)[1] for h in heads]
-                    common = np.result_type(*dtypes) if dtypes[0].kind in "US" else None
-                    dtype = None
-                    for i, (lo, hi, _, p, _, _) in enumerate(heads):
+    with npz_writer(out_path) as entry:  # the entries save_npz (write_samples) writes, streamed
+        for name in names:
+            with entry(name) as out:
+                if name == "settings":
+                    np.lib.format.write_array(out, np.asarray(json.dumps(settings0, sort_keys=True)),
+                                              allow_pickle=False)
+                    continue
+                if name not in PER_SAMPLE:  # one value per set: the same in every chunk (checked)
+                    with _open(p0) as z:
+                        value = z[name]
+                    for *_, p, _, _ in heads[1:]:
                         with _open(p) as z:
-                            a = np.ascontiguousarray(z[name] if common is None else z[name].astype(common))
-                        if len(a) != hi - lo:
-                            raise ArtifactError(f"{p}: {name!r} has {len(a)} rows, its range {lo}..{hi - 1} {hi - lo}")
-                        if i == 0:
-                            dtype, tail = a.dtype, a.shape[1:]
-                            _write_header(out, a, N)
-                        elif a.dtype != dtype or a.shape[1:] != tail:
-                            raise ArtifactError(f"{p}: {name!r} is {a.dtype} {a.shape}, the first chunk's "
-                                                f"{dtype} (n, {', '.join(map(str, tail))})")
-                        out.write(a.tobytes())
+                            if not np.array_equal(z[name], value):
+                                raise ArtifactError(f"{p}: {name!r} differs from {p0}'s")
+                    np.lib.format.write_array(out, value, allow_pickle=False)
+                    continue
+                # strings: the widest chunk's width, as one array of all the samples would have
+                dtypes = [_npy_header(h[3], name)[1] for h in heads]
+                common = np.result_type(*dtypes) if dtypes[0].kind in "US" else None
+                dtype = None
+                for i, (lo, hi, _, p, _, _) in enumerate(heads):
+                    with _open(p) as z:
+                        a = np.ascontiguousarray(z[name] if common is None else z[name].astype(common))
+                    if len(a) != hi - lo:
+                        raise ArtifactError(f"{p}: {name!r} has {len(a)} rows, its range {lo}..{hi - 1} {hi - lo}")
+                    if i == 0:
+                        dtype, tail = a.dtype, a.shape[1:]
+                        _write_header(out, a, N)
+                    elif a.dtype != dtype or a.shape[1:] != tail:
+                        raise ArtifactError(f"{p}: {name!r} is {a.dtype} {a.shape}, the first chunk's "
+                                            f"{dtype} (n, {', '.join(map(str, tail))})")
+                    out.write(a.tobytes())
     return settings0

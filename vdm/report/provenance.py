@@ -4,7 +4,7 @@ One JSON per (run, sampling setting): the sha256 of the resolved sampling and tr
 their canonical JSON form, so that comments and key order do not matter) and of the export, the git
 commit (and whether tracked files had local changes), the sample seeds and sampler settings, the
 metric, and the versions of the packages that compute it -- and the records of the jobs that made
-each input, written when they ran (:mod:`vdm.runinfo`): the training segments (the export's meta),
+each input, written when they ran (:mod:`vdm.runinfo`): the training segments (``<export>.run.json``),
 the sampling chunks and their gathering, the evaluation (``<output>.run.json``).
 """
 

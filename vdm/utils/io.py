@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 
 @contextlib.contextmanager
@@ -143,20 +143,32 @@ def torch_save(obj: Any, path: str | os.PathLike) -> None:
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 
 
-def save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
-    """Atomic, byte-reproducible ``.npz`` (what ``np.savez`` writes, with every entry dated ZIP_EPOCH
-    instead of now); no pickles: object arrays are refused, strings are stored as unicode arrays."""
+@contextlib.contextmanager
+def npz_writer(path: str | os.PathLike) -> Iterator[Callable[[str], Any]]:
+    """Atomic, byte-reproducible ``.npz`` being written: yields ``entry(name)``, which opens the stream
+    of ``<name>.npy`` (stored, every entry dated ZIP_EPOCH instead of now), for one entry at a time."""
     import zipfile
-
-    import numpy as np
 
     with atomic_open(path, "wb") as f:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for name, value in arrays.items():
+
+            def entry(name: str) -> Any:
                 info = zipfile.ZipInfo(f"{name}.npy", date_time=ZIP_EPOCH)
                 info.external_attr = 0o644 << 16
-                with zf.open(info, "w", force_zip64=True) as out:
-                    np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
+                return zf.open(info, "w", force_zip64=True)
+
+            yield entry
+
+
+def save_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    """Atomic, byte-reproducible ``.npz`` (what ``np.savez`` writes, with every entry dated ZIP_EPOCH
+    instead of now); no pickles: object arrays are refused, strings are stored as unicode arrays."""
+    import numpy as np
+
+    with npz_writer(path) as entry:
+        for name, value in arrays.items():
+            with entry(name) as out:
+                np.lib.format.write_array(out, np.asanyarray(value), allow_pickle=False)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -328,14 +328,17 @@ def _sample_inputs(wildcards):
     return inputs
 
 
+def _chunk_indices(wildcards):
+    """The chunks of the sample set {run}/{setting} (sample.chunk_size)."""
+    return range(num_chunks(ExperimentConfig.from_dict(_sample_config(wildcards)).sample))
+
+
 def _sample_chunks(wildcards):
-    n = num_chunks(ExperimentConfig.from_dict(_sample_config(wildcards)).sample)
-    return [f"{OUT}/samples/{wildcards.run}/{wildcards.setting}/chunks/{i}.npz" for i in range(n)]
+    return [f"{OUT}/samples/{wildcards.run}/{wildcards.setting}/chunks/{i}.npz" for i in _chunk_indices(wildcards)]
 
 
 def _feature_chunks(wildcards):
-    n = num_chunks(ExperimentConfig.from_dict(_sample_config(wildcards)).sample)
-    return [f"{OUT}/features/{wildcards.run}/{wildcards.setting}/{i}.npz" for i in range(n)]
+    return [f"{OUT}/features/{wildcards.run}/{wildcards.setting}/{i}.npz" for i in _chunk_indices(wildcards)]
 
 
 def _plan_spec():
