@@ -23,7 +23,7 @@ from vdm.config import ExperimentConfig
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = [REPO / "config" / "config.yaml", REPO / "config" / "test.yaml",
            *sorted((REPO / "config" / "paper").glob("*.yaml"))]
-WORKFLOW_SECTIONS = ("ablation", "resources", "report")
+WORKFLOW_SECTIONS = ("ablation", "cascade", "resources", "report")
 
 
 def test_committed_schema_equals_the_generated_one():

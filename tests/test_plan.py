@@ -70,3 +70,19 @@ def test_snakemake_plan_target(tmp_path):
     text = (tmp_path / "results" / "test" / "plan.md").read_text()
     assert "| train | img0 |" in text and "| train | img2 |" in text and "| real features |" in text
     assert "prediction-recon1" in text and not (tmp_path / "results" / "test" / "data").exists()  # nothing ran
+
+
+def test_plan_counts_superres_blocks_at_the_block_length_and_skips_unevaluated_sets(tmp_path):
+    """A cascade's super-resolution stage: a 12-frame video in blocks of 5 frames (overlap 2: 4 blocks), each
+    network evaluation over 5 frames, reconstruction guidance x 2; no FVD features for it ("evaluate": False)."""
+    from vdm.sampling.tasks import num_superres_blocks
+
+    spec = _spec(tmp_path, task="superres", cond_method="reconstruction", frames=12, superres_block=5, overlap=2)
+    spec["sets"][0]["evaluate"] = False
+    p = plan(spec, 1.0)
+    row = next(r for r in p["rows"] if r["stage"] == "sample")
+    assert num_superres_blocks(12, 5, 2) == 4
+    assert row["network_evaluations"] == 100 * 4 * 1000
+    mc = ExperimentConfig.from_dict(spec["runs"]["img2"]).model
+    assert row["tflop"] == pytest.approx(100 * 4 * 2 * forward_flops(mc, 5) * 1000 / 1e12)
+    assert not [r for r in p["rows"] if r["stage"] in ("features", "real features")]

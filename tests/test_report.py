@@ -317,3 +317,33 @@ def test_cli_table_error_names_the_missing_metrics_file(tmp_path):
          "--md", str(tmp_path / "a.md")], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert r.returncode == 2 and "nowhere.json" in r.stderr  # bad input (vdm.cliargs)
     assert not (tmp_path / "a.csv").exists()
+
+
+def test_cascade_figures_pair_each_low_resolution_video_with_its_super_resolution(tmp_path):
+    from PIL import Image
+
+    from vdm.report.cascade import cascade_figures, magnify
+    from vdm.report.cli import main as report_main
+
+    rng = np.random.default_rng(0)
+    low = rng.integers(0, 256, (3, 6, 4, 4, 1), dtype=np.uint8)
+    high = rng.integers(0, 256, (3, 6, 8, 8, 1), dtype=np.uint8)
+    np.savez(tmp_path / "low.npz", videos=low)
+    np.savez(tmp_path / "high.npz", videos=high)
+    big = magnify(low, 2)
+    assert big.shape == (3, 6, 8, 8, 1)
+    assert np.array_equal(big[:, :, ::2, ::2], low) and np.array_equal(big[:, :, 1::2, 1::2], low)
+    cascade_figures(tmp_path / "low.npz", tmp_path / "high.npz", tmp_path / "c.gif", tmp_path / "c.png", videos=2,
+                    frames_shown=3)
+    gif = Image.open(tmp_path / "c.gif")
+    assert gif.n_frames == 6
+    png = np.asarray(Image.open(tmp_path / "c.png"))
+    scale = 64 // 8
+    # two videos x (low, high) rows of 3 frames, 2-pixel padding, magnified to 64-pixel frames
+    assert png.shape == (4 * (8 + 2) * scale, (3 * (8 + 2) - 2) * scale)
+    assert np.array_equal(png[:8 * scale:scale, :8 * scale:scale], big[0, 0, :, :, 0])  # video 0, frame 0, low
+    assert np.array_equal(png[10 * scale:18 * scale:scale, :8 * scale:scale], high[0, 0, :, :, 0])  # its high
+    np.savez(tmp_path / "odd.npz", videos=rng.integers(0, 256, (3, 5, 8, 8, 1), dtype=np.uint8))
+    rc = report_main(["cascade", "--low", str(tmp_path / "low.npz"), "--high", str(tmp_path / "odd.npz"),
+                      "--gif", str(tmp_path / "x.gif"), "--png", str(tmp_path / "x.png")])
+    assert rc == 2 and not (tmp_path / "x.gif").exists()

@@ -229,6 +229,38 @@ def test_sets_are_gathered_from_chunks_and_real_features_are_one_job(local_run):
                                                          key=lambda p: p.stat().st_mtime).stat().st_mtime
 
 
+def test_cascade_target_extends_then_super_resolves(local_run, tmp_path):
+    """`snakemake cascade` (paper Fig. 2, config/test.yaml's `cascade`): the main run's samples extended from
+    9 to 12 frames, then super-resolved 16 -> 32 px by a model trained on its own shards at 32 px, in
+    blocks of its 5 frames; the trained main run is reused, a rerun has nothing to do."""
+    from vdm.artifacts.export import load_export
+
+    work, r, _ = local_run
+    assert r.returncode == 0
+    copy = tmp_path / "wf"
+    shutil.copytree(work, copy, symlinks=True)
+    run = snakemake("--cores", "2", *config_args(), "cascade", cwd=copy, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    jobs = rules_run(run.stdout + run.stderr)
+    assert jobs.count("train") == 1 and jobs.count("shard") == 1, jobs  # only the high-resolution model and its shards
+    assert {"cascade_chunk", "cascade_gather", "cascade"} <= set(jobs), jobs
+    out = copy / "results" / "test"
+    assert load_export(out / "models" / "superres.pt").model_cfg.image_size == 32
+    assert (out / "data-superres" / "train" / "manifest.json").is_file()
+    low = np.load(out / "cascade" / "extension" / "samples.npz")
+    high = np.load(out / "cascade" / "superres" / "samples.npz")
+    assert low["videos"].shape == (2, 12, 16, 16, 1) and high["videos"].shape == (2, 12, 32, 32, 1)
+    assert np.array_equal(high["cond_videos"], low["videos"])  # x^a of stage 2 = the videos of stage 1
+    assert np.array_equal(high["cls"], low["cls"])  # the labels the extension drew (class_labels eval)
+    settings = json.loads(str(high["settings"]))["sample"]
+    assert (settings["task"], settings["superres_block"], settings["overlap"]) == ("superres", 5, 2)
+    assert settings["w_r"] == 2.0 and settings["cond_method"] == "reconstruction"
+    assert (out / "report" / "cascade.gif").read_bytes()[:3] == b"GIF"
+    assert (out / "report" / "cascade.png").read_bytes()[:4] == b"\x89PNG"
+    again = snakemake("-n", *config_args(), "cascade", cwd=copy)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout
+
+
 def test_killed_sample_set_reruns_only_its_missing_chunks(local_run, tmp_path):
     """Kill the workflow while a set's chunks are being drawn, rerun: the finished chunks are not redone
     (same mtimes), the missing ones are, and the gathered set is whole."""

@@ -56,6 +56,9 @@ def check_sampling(cfg: ExperimentConfig) -> None:
     if sc.task == "superres" and m.image_size % sc.superres_factor:
         raise ConfigError(f"model.image_size {m.image_size} is not divisible by sample.superres_factor "
                           f"{sc.superres_factor}")
+    if sc.task == "superres" and 0 < sc.superres_block < T and sc.overlap >= sc.superres_block:
+        raise ConfigError(f"sample.overlap {sc.overlap} must be < sample.superres_block {sc.superres_block}: "
+                          "each super-resolution block continues the last overlap frames of the one before")
     if sc.guidance_weight > 0 and m.num_classes == 0 and m.text_dim == 0:
         raise ConfigError(f"sample.guidance_weight {sc.guidance_weight:g} needs a class- or text-conditional model "
                           "(model.num_classes and model.text_dim are 0); use 0")

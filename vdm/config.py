@@ -33,7 +33,7 @@ NAME_RULE = "1 to 64 characters: letters, digits, '_', '.', '-', starting with a
 
 # Sections of a workflow config file that only the workflow reads (the ablation grid, per-rule resources,
 # the report); the stage commands skip them, so they accept the workflow's config files as they are.
-WORKFLOW_SECTIONS = ("ablation", "resources", "report")
+WORKFLOW_SECTIONS = ("ablation", "cascade", "resources", "report")
 
 
 @dataclasses.dataclass(frozen=True)

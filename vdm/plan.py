@@ -36,7 +36,7 @@ from vdm.model import UNet3D
 from vdm.model.config import UNetConfig
 from vdm.sampling.config import SampleConfig, num_chunks
 from vdm.sampling.samplers import network_evaluations
-from vdm.sampling.tasks import num_extension_blocks
+from vdm.sampling.tasks import num_extension_blocks, num_superres_blocks
 from vdm.utils.io import atomic_open, write_json
 
 DEFAULT_TFLOPS = 100.0  # sustained model TFLOP/s per GPU assumed when --tflops is not given
@@ -125,9 +125,16 @@ def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]
         cfg = ExperimentConfig.from_dict(s["config"], source=f"sampling config of {s['run']}/{s['setting']}")
         sc, model = cfg.sample, models[s["train_run"]]
         T = sc.frames or cfg.data.frames
-        blocks = num_extension_blocks(T, sc.total_frames, sc.overlap) if sc.task == "extension" else 1
+        T_net = T  # frames per network evaluation
+        if sc.task == "extension":
+            blocks = num_extension_blocks(T, sc.total_frames, sc.overlap)
+        elif sc.task == "superres":  # a T-frame video in blocks of superres_block frames
+            blocks = num_superres_blocks(T, sc.superres_block, sc.overlap)
+            T_net = sc.superres_block if 0 < sc.superres_block < T else T
+        else:
+            blocks = 1
         evals_per_sample = network_evaluations(sc) * blocks
-        per_sample = evals_per_sample * sample_cost_factor(sc) * forward_flops(model, T)
+        per_sample = evals_per_sample * sample_cost_factor(sc) * forward_flops(model, T_net)
         n_chunks = num_chunks(sc)
         per_chunk_hours = per_sample * (sc.chunk_size or sc.num_samples) / rate / 3600
         limit = runtime_min("sample")
@@ -142,6 +149,8 @@ def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]
                             f"~{per_chunk_hours:.1f} h > resources.sample.runtime {limit / 60:.1f} h; "
                             f"sample.chunk_size <= {fits} fits")
         rows.append(row)
+        if not s.get("evaluate", True):  # e.g. the cascade's stages: sampled, not evaluated
+            continue
         frames = sc.total_frames if sc.task == "extension" else T
         real[frames] = cfg.evaluate.num_real
         flops = i3d_flops(max(frames, 9)) * sc.num_samples

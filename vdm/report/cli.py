@@ -5,6 +5,7 @@
         --metrics M.json --out P.json
     vdm report index --title TITLE [--note NOTE] --tables A.md B.md ... [--plots L.png ...] --out README.md
     vdm report loss --csv RUN/train_log.csv ... [--labels ...] --out loss.png
+    vdm report cascade --low EXT.npz --high SR.npz [--videos N] --gif C.gif --png C.png
 
 The table spec is described in :mod:`vdm.report.tables` (the workflow writes it); SPEC_JSON is the
 JSON text itself or ``@path`` to a file holding it.
@@ -104,6 +105,14 @@ def cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cascade(args: argparse.Namespace) -> int:
+    from vdm.report.cascade import cascade_figures
+
+    cascade_figures(args.low, args.high, args.gif, args.png, videos=args.videos)
+    log.info("cascade -> %s, %s", args.gif, args.png)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="vdm report", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -131,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     lo.add_argument("--title", default="")
     lo.add_argument("--out", required=True)
     lo.set_defaults(fn=cmd_loss)
+    c = sub.add_parser("cascade", help="GIF + PNG of the cascade: low-resolution videos beside their super-resolution")
+    c.add_argument("--low", required=True, help="samples.npz of the extension stage")
+    c.add_argument("--high", required=True, help="samples.npz of the super-resolution stage")
+    c.add_argument("--videos", type=int, default=4, help="videos shown")
+    c.add_argument("--gif", required=True)
+    c.add_argument("--png", required=True)
+    c.set_defaults(fn=cmd_cascade)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
 

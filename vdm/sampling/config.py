@@ -66,6 +66,11 @@ class SampleConfig:
     # antialias False = plain bilinear (for factor 2: the mean of each 2×2 block); True = PyTorch's
     # antialiased bilinear (triangle filter widened by the factor; better for factor ≥ 4).
     superres_antialias: bool = False
+    # superres: frames super-resolved per sampler run (paper silent, UNCONFIRMED; Fig. 2 makes 64 frames
+    # at 128x128 with a 9-frame model). 0 = the whole low-resolution video in one run; k > 0 = blocks of
+    # k frames (the high-resolution model's clip length), each guided by its low-resolution frames and by
+    # the last `overlap` high-resolution frames already made (reconstruction guidance on both).
+    superres_block: int = 0
     # ---- where conditioning videos come from ---------------------------------------------------------
     cond_npz: str = ""  # "" = real clips (eval_clips); else a samples .npz whose `videos` are x^a (cascades)
     cond_split: str = "test"  # split of the real clips used as conditioning
@@ -98,6 +103,7 @@ class SampleConfig:
             (self.total_frames >= 1, f"total_frames must be >= 1, got {self.total_frames}"),
             (self.overlap >= 1, f"overlap must be >= 1, got {self.overlap}"),
             (self.superres_factor >= 1, f"superres_factor must be >= 1, got {self.superres_factor}"),
+            (self.superres_block >= 0, f"superres_block must be >= 0, got {self.superres_block}"),
             (self.gif_max_videos >= 0, f"gif_max_videos must be >= 0, got {self.gif_max_videos}"),
             (self.gif_fps > 0, f"gif_fps must be > 0, got {self.gif_fps}"),
         ]

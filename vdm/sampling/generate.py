@@ -180,6 +180,8 @@ def generate(cfg: ExperimentConfig, export, device: torch.device, *, progress: b
 
     if sc.task == "extension":
         blocks = tasks.num_extension_blocks(T, sc.total_frames, sc.overlap)
+    elif sc.task == "superres":
+        blocks = tasks.num_superres_blocks(cond.shape[2], sc.superres_block, sc.overlap)
     else:
         blocks = 1
     # the set's own batches (global boundaries b·batch_size): a chunk is a whole number of them
@@ -210,8 +212,8 @@ def generate(cfg: ExperimentConfig, export, device: torch.device, *, progress: b
                 x = tasks.extend(sc, denoiser, shape, sc.total_frames, sc.overlap, schedule, gen, x_init=x_init,
                                  progress=bar.update, **kw)
             else:
-                x = tasks.superres(sc, denoiser, cond[i:j], sc.superres_factor, schedule, gen, **kw)
-                bar.update(1)
+                x = tasks.superres(sc, denoiser, cond[i:j], sc.superres_factor, schedule, gen, progress=bar.update,
+                                   **kw)
         u8 = to_uint8(x)  # [B, T, H, W, C]
         if videos is None:
             videos = np.empty((n, *u8.shape[1:]), dtype=np.uint8)

@@ -158,17 +158,67 @@ def superres(
     factor: int,
     schedule: Callable[[Tensor], Tensor],
     gen: StackedGenerator,
+    *,
+    progress: Callable[[int], None] | None = None,
     **kwargs: Any,
 ) -> Tensor:
     """Spatial super-resolution (paper §4): x_low [B, C, T, h, w] → [B, C, T, h·f, w·f] with
-    reconstruction guidance through x̂^a = downsample(x̂) (the high-resolution model is unconditional)."""
+    reconstruction guidance through x̂^a = downsample(x̂) (the high-resolution model is unconditional).
+
+    ``cfg.superres_block`` = k > 0 (and < T) super-resolves blocks of k frames in turn: block n covers
+    frames [s, s + k) with s = (frames made so far) − ``cfg.overlap`` (the last block ends at T). Its
+    x^a is the pair (its low-resolution frames, the high-resolution frames of [s, made) already sampled):
+    the latter are replaced in z_t as in extension, and one reconstruction-guidance term covers both
+    (‖x^a_low − downsample(x̂)‖² + ‖x^a_known − x̂_known‖²), so each block agrees with the
+    low-resolution video and continues the previous one (paper Fig. 2 combines super-resolution with
+    temporal extension; how is not stated)."""
     if cfg.cond_method != "reconstruction":
         raise ValueError("task superres needs sample.cond_method=reconstruction: the low-resolution video is "
                          "not a subset of z_t, so there is nothing to replace")
     B, C, T, h, w = x_low.shape
+    H, W = h * factor, w * factor
+    k = cfg.superres_block
+    if k == 0 or k >= T:
+        def observe(x: Tensor) -> Tensor:
+            return downsample(x, factor, cfg.superres_antialias)
 
-    def observe(x: Tensor) -> Tensor:
-        return downsample(x, factor, cfg.superres_antialias)
+        den = ReconstructionGuidance(denoiser, x_low, observe=observe, w_r=cfg.w_r)
+        video = sample_block(cfg, den, (B, C, T, H, W), schedule, gen, **kwargs)
+        if progress:
+            progress(1)
+        return video
+    if not 0 < cfg.overlap < k:
+        raise ValueError(f"overlap must be in [1, {k - 1}] for {k}-frame super-resolution blocks, got {cfg.overlap}")
+    video = x_low.new_zeros(B, C, 0, H, W)  # [B, C, made, H, W]
+    while video.shape[2] < T:
+        made = video.shape[2]
+        s = 0 if made == 0 else min(made - cfg.overlap, T - k)
+        n_known = made - s  # high-res frames [s, made) that this block continues (x^a, replaced as in extension)
+        low = x_low[:, :, s:s + k]  # [B, C, k, h, w]
 
-    den = ReconstructionGuidance(denoiser, x_low, observe=observe, w_r=cfg.w_r)
-    return sample_block(cfg, den, (B, C, T, h * factor, w * factor), schedule, gen, **kwargs)
+        def observe(x: Tensor) -> Tensor:
+            return downsample(x, factor, cfg.superres_antialias)
+
+        if n_known == 0:
+            den = ReconstructionGuidance(denoiser, low, observe=observe, w_r=cfg.w_r)
+        else:
+            x_a = x_low.new_zeros(B, C, k, H, W)  # [B, C, k, H, W]
+            x_a[:, :, :n_known] = video[:, :, s:made]
+            den = ReconstructionGuidance(denoiser, x_a, mask=frame_mask(k, n_known, x_low.device), observe=observe,
+                                         observed=low, w_r=cfg.w_r, noise=gen.randn_like)
+        block = sample_block(cfg, den, (B, C, k, H, W), schedule, gen, **kwargs)  # [B, C, k, H, W]
+        video = torch.cat([video, block[:, :, n_known:]], dim=2)
+        if progress:
+            progress(1)
+    return video
+
+
+def num_superres_blocks(frames: int, block: int, overlap: int) -> int:
+    """Sampler runs that :func:`superres` makes for a ``frames``-frame video (for progress bars)."""
+    if block == 0 or block >= frames:
+        return 1
+    blocks, made = 1, block
+    while made < frames:
+        made = min(made - overlap, frames - block) + block
+        blocks += 1
+    return blocks

@@ -14,8 +14,15 @@
 #   OUT/metrics/{run}/{setting}.json           FVD of one sample set
 #   OUT/report/...                             tables, plots, GIF grids, provenance
 #   OUT/logs/<rule>/...                        one log per job
+# The Figure 2 cascade (config `cascade`, target `cascade`; workflow/rules/cascade.smk):
+#   OUT/configs/data-superres.yaml, OUT/data-superres/{split}/   shards at cascade.superres.factor x resolution
+#   OUT/configs/train/superres.yaml, OUT/train/superres/, OUT/models/superres.pt   its high-resolution model
+#   OUT/configs/cascade/{stage}.yaml           stage = extension (main run) | superres (the model above)
+#   OUT/cascade/{stage}/samples.npz            each stage's samples (+ .gif), gathered from chunks/{i}.npz
+#   OUT/report/cascade.gif, cascade.png        low-resolution extension beside its super-resolution
 #
-# {run} = "img<K>": a training run with K independent images appended per video (img0 = video-only).
+# {run} = "img<K>": a training run with K independent images appended per video (img0 = video-only);
+# "superres": the cascade's high-resolution model.
 # {setting} = "<sampler>-<steps>-w<guidance>[-<task>-<replace|recon<w_r>>]", every sampling parameter
 # that the grid varies (DiT style), e.g. "ancestral-64-w2" or "langevin-32-w0-extension-recon5".
 
@@ -106,6 +113,8 @@ def _sorted(d):
 
 
 def train_overrides(run):
+    if run == SR_RUN:
+        return superres_train_overrides()
     out = {"data.images_per_video": run_images(run)}
     if EXPORT_STEPS:  # exports along training for the "training" table (FVD vs step)
         out["train.export_steps"] = EXPORT_STEPS
@@ -114,6 +123,72 @@ def train_overrides(run):
 
 def sample_overrides(run, setting):
     return {**train_overrides(run), **setting_overrides(setting)}
+
+
+# --------------------------------------------------------------------------------------------
+# The Figure 2 cascade (config `cascade`): the main run's samples extended to more frames, then
+# super-resolved by a model trained on the same data at `factor` x the resolution
+# --------------------------------------------------------------------------------------------
+CASCADE = config.get("cascade", {})
+CASCADE_ON = bool(CASCADE.get("enabled", False))
+SR_RUN = "superres"
+SR_SHARDS = f"{OUT}/data-superres"
+CASCADE_STAGES = ("extension", "superres")
+
+
+def _dotted(section, values):
+    return {f"{section}.{k}": v for k, v in (values or {}).items()}
+
+
+def superres_factor():
+    return int(CASCADE.get("superres", {}).get("factor", 2))
+
+
+def superres_train_overrides():
+    """The high-resolution model's training: the experiment's sections with cascade.superres.{data,model,train}
+    applied, its own shards, and data.resolution = factor x data.resolution (its frames are data.frames,
+    or cascade.superres.data.frames: the paper's 9x128x128 model is shorter than its 16x64x64 base)."""
+    c = CASCADE.get("superres", {})
+    out = {**_dotted("data", c.get("data")), **_dotted("model", c.get("model")), **_dotted("train", c.get("train"))}
+    out["data.resolution"] = superres_factor() * int(config["data"]["resolution"])
+    out["data.shards"] = SR_SHARDS
+    return out
+
+
+def cascade_samples(stage):
+    return f"{OUT}/cascade/{stage}/samples.npz"
+
+
+def cascade_overrides(stage):
+    """Resolved-config overrides of a cascade stage: "extension" samples cascade.num_samples videos of
+    cascade.extension.total_frames frames from the main run (its main sampling setting, task extension, with
+    cascade.extension's sample.* values); "superres" super-resolves exactly those videos (sample.cond_npz) in
+    blocks of the high-resolution model's frames, with reconstruction guidance (cascade.superres.sample)."""
+    n = int(CASCADE.get("num_samples", SAMPLE["num_samples"]))
+    if stage == "extension":
+        return {
+            **train_overrides(MAIN_RUN),
+            "sample.task": "extension",
+            **_dotted("sample", CASCADE.get("extension")),
+            "sample.num_samples": n,
+        }
+    low = ExperimentConfig.from_dict(experiment(cascade_overrides("extension")))
+    out = {
+        **superres_train_overrides(),
+        "sample.task": "superres",
+        "sample.cond_method": "reconstruction",
+        "sample.superres_factor": superres_factor(),
+        "sample.cond_npz": cascade_samples("extension"),
+        "sample.frames": low.sample.total_frames,
+        "sample.cond_frames": 0,
+    }
+    high_frames = ExperimentConfig.from_dict(experiment(superres_train_overrides())).data.frames
+    out["sample.superres_block"] = high_frames if high_frames < low.sample.total_frames else 0
+    if config["data"]["num_classes"] > 0:
+        out["sample.class_labels"] = "eval"  # the labels the extension stage drew (stored in its samples)
+    out.update(_dotted("sample", CASCADE.get("superres", {}).get("sample")))
+    out["sample.num_samples"] = n
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,6 +289,10 @@ def _check_configs():
         _checked(experiment(sample_overrides(run, setting)), f"sample set {run}/{setting}", check_sampling)
     if not all(os.path.isfile(f"{SHARDS}/{split}/manifest.json") for split in ("train", "test")):
         _checked(experiment(train_overrides(MAIN_RUN), skip=TRAIN_SKIPPED), "data", check_data_inputs)
+    if CASCADE:  # configured (in `all` or not)
+        _checked(experiment(train_overrides(SR_RUN), skip=TRAIN_SKIPPED), "cascade.superres model", check_training)
+        for stage in CASCADE_STAGES:
+            _checked(experiment(cascade_overrides(stage)), f"cascade stage {stage}", check_sampling)
 
 
 _check_configs()
@@ -265,7 +344,13 @@ def all_targets():
     for t in TABLES:
         out += list(table_outputs(t).values())
     out += [f"{OUT}/report/provenance/{run}/{setting}.json" for run, setting in CELLS]
+    if CASCADE_ON:
+        out += cascade_outputs()
     return out
+
+
+def cascade_outputs():
+    return [f"{OUT}/report/cascade.gif", f"{OUT}/report/cascade.png"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,6 +418,35 @@ def _chunk_indices(wildcards):
     return range(num_chunks(ExperimentConfig.from_dict(_sample_config(wildcards)).sample))
 
 
+def _cascade_config(wildcards):
+    return experiment(cascade_overrides(wildcards.stage))
+
+
+def _cascade_num_chunks(stage):
+    return num_chunks(ExperimentConfig.from_dict(experiment(cascade_overrides(stage))).sample)
+
+
+def _cascade_inputs(wildcards):
+    stage = wildcards.stage
+    inputs = {
+        "cfg": f"{OUT}/configs/cascade/{stage}.yaml",
+        "model": f"{OUT}/models/{MAIN_RUN if stage == 'extension' else SR_RUN}.pt",
+    }
+    if stage == "superres":
+        inputs["low"] = cascade_samples("extension")
+    elif ExperimentConfig.from_dict(_cascade_config(wildcards)).sample.cond_frames > 0:
+        inputs["shards"] = f"{SHARDS}/{SAMPLE['cond_split']}"  # the first block starts from real frames
+    return inputs
+
+
+def _cascade_chunks(wildcards):
+    return [f"{OUT}/cascade/{wildcards.stage}/chunks/{i}.npz" for i in range(_cascade_num_chunks(wildcards.stage))]
+
+
+def _train_shards(wildcards):
+    return f"{SR_SHARDS if wildcards.run == SR_RUN else SHARDS}/train"
+
+
 def _sample_chunks(wildcards):
     return [f"{OUT}/samples/{wildcards.run}/{wildcards.setting}/chunks/{i}.npz" for i in _chunk_indices(wildcards)]
 
@@ -343,9 +457,19 @@ def _feature_chunks(wildcards):
 
 def _plan_spec():
     """What `vdm plan` needs: every training run's and sample set's resolved config, and the resources."""
+    cascade = [
+        {
+            "run": "cascade",
+            "setting": stage,
+            "train_run": MAIN_RUN if stage == "extension" else SR_RUN,
+            "config": _cascade_config(SimpleNamespace(stage=stage)),
+            "evaluate": False,
+        }
+        for stage in (CASCADE_STAGES if CASCADE_ON else ())
+    ]
     return {
         "name": config["name"],
-        "runs": {run: _train_config(SimpleNamespace(run=run)) for run in RUNS},
+        "runs": {run: _train_config(SimpleNamespace(run=run)) for run in RUNS + ([SR_RUN] if CASCADE_ON else [])},
         "sets": [
             {
                 "run": run,
@@ -354,7 +478,8 @@ def _plan_spec():
                 "config": _sample_config(SimpleNamespace(run=run, setting=setting)),
             }
             for run, setting in CELLS
-        ],
+        ]
+        + cascade,
         "resources": config["resources"],
     }
 
@@ -400,3 +525,5 @@ wildcard_constraints:
     frames=r"[0-9]+",
     chunk=r"[0-9]+",
     table="|".join(TABLE_NAMES),
+    stage="|".join(CASCADE_STAGES),
+    dataset=r"data|data-superres",

@@ -22,7 +22,7 @@ rule train_config:
     log:
         f"{OUT}/logs/configs/train/{{run}}.log",
     wildcard_constraints:
-        run=r"img[0-9]+",
+        run=r"img[0-9]+|superres",
     localrule: True
     params:
         cfg=_train_config,
@@ -56,13 +56,29 @@ rule evaluate_config:
         write_resolved_config(output[0], params.cfg, log[0], "real-features config (data and evaluate)")
 
 
+# The cascade's high-resolution model trains on its own shards: the same data at factor x the resolution.
+rule superres_data_config:
+    output:
+        f"{OUT}/configs/data-superres.yaml",
+    log:
+        f"{OUT}/logs/configs/data-superres.log",
+    localrule: True
+    params:
+        cfg=lambda w: experiment(
+            superres_train_overrides(), skip=("diffusion", "train", "launch", "sample", "evaluate")
+        ),
+    run:
+        write_resolved_config(output[0], params.cfg, log[0], "sharding config of the cascade's super-resolution model")
+
+
+# {dataset} = data (every run of the grid) | data-superres (the cascade's high-resolution model).
 rule shard:
     input:
-        cfg=f"{OUT}/configs/data.yaml",
+        cfg=f"{OUT}/configs/{{dataset}}.yaml",
     output:
-        directory(f"{SHARDS}/{{split}}"),
+        directory(f"{OUT}/{{dataset}}/{{split}}"),
     log:
-        f"{OUT}/logs/shard/{{split}}.log",
+        f"{OUT}/logs/shard/{{dataset}}-{{split}}.log",
     conda:
         CONDA_ENV
     threads: threads_of("shard")

@@ -9,13 +9,13 @@
 rule train:
     input:
         cfg=f"{OUT}/configs/train/{{run}}.yaml",
-        shards=f"{SHARDS}/train",
+        shards=_train_shards,
     output:
         f"{OUT}/models/{{run}}.pt",
     log:
         f"{OUT}/logs/train/{{run}}.log",
     wildcard_constraints:
-        run=r"img[0-9]+",
+        run=r"img[0-9]+|superres",
     localrule: True
     conda:
         CONDA_ENV
