@@ -78,6 +78,43 @@ def test_fast_distance_equals_sqrtm_distance(n_a, n_b, dim):
         assert fvd.frechet_distance_fast(a, b) == pytest.approx(_independent_fd(a, b), rel=1e-10)
 
 
+def _stylegan_v_fvd(real: np.ndarray, gen: np.ndarray) -> float:
+    """StyleGAN-V's computation written out: FeatureStats' mean and covariance (raw sums / N, minus the outer
+    product of the mean: the biased covariance), then |mu_g - mu_r|^2 + tr(S_g + S_r - 2 sqrtm(S_g S_r))."""
+    import scipy.linalg
+
+    stats = []
+    for f in (gen.astype(np.float64), real.astype(np.float64)):
+        mean = f.sum(axis=0) / len(f)
+        cov = (f.T @ f) / len(f) - np.outer(mean, mean)
+        stats.append((mean, cov))
+    (mu_g, s_g), (mu_r, s_r) = stats
+    root, _ = scipy.linalg.sqrtm(s_g @ s_r, disp=False)
+    return float(np.real(np.square(mu_g - mu_r).sum() + np.trace(s_g + s_r - root * 2)))
+
+
+def test_fvd2048_16f_equals_stylegan_v_formula_on_the_first_2048():
+    real = _features(2100, 24, 0)
+    gen = _features(2060, 24, 1, shift=0.2, scale=1.1)
+    cfg = EvalConfig(num_bootstrap=20)
+    out = fvd.fvd2048_16f(real, gen, 16, "logits", cfg)
+    expected = _stylegan_v_fvd(real[:2048], gen[:2048])
+    assert out["computed"] and out["value"] == pytest.approx(expected, rel=1e-9)
+    assert (out["n_real"], out["n_generated"], out["full_convention"]) == (2048, 2048, True)
+    assert out["value"] != pytest.approx(fvd.frechet_distance(real[:2048], gen[:2048]), rel=1e-6)  # not unbiased
+    low, high = out["interval"]
+    assert low < out["value"] < high
+    # the bootstrap's fast biased distance equals the sqrtm one
+    assert fvd.frechet_distance_fast(real[:300], gen[:200], ddof=0) == pytest.approx(
+        _stylegan_v_fvd(real[:300], gen[:200]), rel=1e-7)
+    small = fvd.fvd2048_16f(real[:100], gen[:50], 16, "logits", EvalConfig(num_bootstrap=0))
+    assert small["full_convention"] is False and small["interval"] is None
+    assert small["value"] == pytest.approx(_stylegan_v_fvd(real[:100], gen[:50]), rel=1e-9)
+    assert fvd.fvd2048_16f(real, gen, 10, "logits", cfg) == {"computed": False,
+                                                            "reason": "needs 16-frame videos (these have 10)"}
+    assert not fvd.fvd2048_16f(real, gen, 16, "pool", cfg)["computed"]
+
+
 def test_bad_feature_shapes():
     with pytest.raises(fvd.FVDError, match="same D"):
         fvd.frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
@@ -252,6 +289,7 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
     assert m["reliable"] is False and m["warnings"]
     assert m["settings"]["real"]["source"] == "eval_clips"
     assert m["settings"]["samples"]["settings"] == {"sampler": "ancestral", "steps": 8}
+    assert m["also"]["fvd2048_16f"] == {"computed": False, "reason": "needs 16-frame videos (these have 9)"}
     # The same inputs give the same bytes, whichever evaluation filled the real-feature cache.
     feats_path.unlink()
     again = tmp_path / "again.json"

@@ -347,3 +347,28 @@ def test_cascade_figures_pair_each_low_resolution_video_with_its_super_resolutio
     rc = report_main(["cascade", "--low", str(tmp_path / "low.npz"), "--high", str(tmp_path / "odd.npz"),
                       "--gif", str(tmp_path / "x.gif"), "--png", str(tmp_path / "x.png")])
     assert rc == 2 and not (tmp_path / "x.gif").exists()
+
+
+def test_further_metrics_get_their_own_columns_or_a_not_computed_note(tmp_path):
+    """The metrics JSON's "also" (e.g. StyleGAN-V's fvd2048_16f): value, interval and N in their own CSV
+    columns and one Markdown column; where it was not computed, the reason instead of a number."""
+    base = {"metric": "fvd", "value": 100.0, "interval": [90.0, 110.0], "n_real": 64, "n_generated": 32}
+    done = {**base, "also": {"fvd2048_16f": {"computed": True, "value": 95.5, "interval": [80.0, 111.0],
+                                             "n_generated": 32, "n_real": 64, "full_convention": False,
+                                             "convention_n": 2048}}}
+    skipped = {**base, "also": {"fvd2048_16f": {"computed": False, "reason": "needs 16-frame videos (these have 10)"}}}
+    rows = []
+    for name, m in (("a", done), ("b", skipped)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(m))
+        rows.append({"keys": {"guidance_weight": 1.0 if name == "a" else 2.0}, "run": "img0", "setting": name,
+                     "metrics": str(tmp_path / f"{name}.json"), "samples": ""})
+    spec = {"table": "guidance", "experiment": "t", "rows": rows, "paper": None}
+    built = tables.build_rows(spec)
+    tables.write_csv(built, tmp_path / "t.csv")
+    csv_rows = list(csv.DictReader(open(tmp_path / "t.csv")))
+    assert float(csv_rows[0]["fvd2048_16f"]) == 95.5 and float(csv_rows[0]["fvd2048_16f_low"]) == 80.0
+    assert csv_rows[0]["fvd2048_16f_note"] == "32 / 64 videos, not the convention's 2048"
+    assert csv_rows[1]["fvd2048_16f"] == "" and csv_rows[1]["fvd2048_16f_note"].startswith("not computed: needs 16")
+    md = tables.to_markdown(built, spec)
+    assert "FVD 2048/16f (StyleGAN-V convention)" in md
+    assert "95.50 [80.00, 111.00], N 32 / 64" in md and "not computed: needs 16-frame videos (these have 10)" in md

@@ -173,6 +173,9 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
                                          progress=progress, desc="I3D generated")
     result = fvd.compute_fvd(feats_real, feats_gen, ev, progress=progress)
     result["warnings"] = result["warnings"] + notes
+    # further metrics of the same set, each {"computed": bool, "value", "interval", "n_*" | "reason"}
+    result["also"] = {"fvd2048_16f": fvd.fvd2048_16f(feats_real, feats_gen, frames, ev.features, ev,
+                                                     progress=progress)}
     for note in notes:
         log.warning("%s", note)
     return {

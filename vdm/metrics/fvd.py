@@ -134,12 +134,12 @@ def extract_features(videos: np.ndarray | torch.Tensor, detector: torch.nn.Modul
 # --------------------------------------------------------------------------------------------
 # Fréchet distance (float64, unbiased covariance, scipy sqrtm of S_1 S_2)
 # --------------------------------------------------------------------------------------------
-def gaussian_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean [D], covariance [D, D] with N - 1) in float64 of features [N, D]."""
+def gaussian_stats(feats: np.ndarray, ddof: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(mean [D], covariance [D, D] with N - ddof: 1 unbiased, 0 biased) in float64 of features [N, D]."""
     f = np.asarray(feats, dtype=np.float64)
     if f.ndim != 2 or f.shape[0] < 2:
         raise FVDError(f"features must be [N >= 2, D], got shape {f.shape}")
-    return f.mean(axis=0), np.atleast_2d(np.cov(f, rowvar=False, ddof=1))
+    return f.mean(axis=0), np.atleast_2d(np.cov(f, rowvar=False, ddof=ddof))
 
 
 def frechet_distance_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -160,12 +160,13 @@ def frechet_distance_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.nda
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
 
 
-def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to features [N_a, D] and [N_b, D] (float64)."""
+def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray, ddof: int = 1) -> float:
+    """Fréchet distance between Gaussians fitted to features [N_a, D] and [N_b, D] (float64; covariances
+    with N - ``ddof``)."""
     a, b = np.asarray(feats_a), np.asarray(feats_b)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
         raise FVDError(f"feature sets must be [N, D] with the same D, got {a.shape} and {b.shape}")
-    return frechet_distance_from_stats(*gaussian_stats(a), *gaussian_stats(b))
+    return frechet_distance_from_stats(*gaussian_stats(a, ddof), *gaussian_stats(b, ddof))
 
 
 def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
@@ -173,8 +174,8 @@ def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
     return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
 
 
-def trace_sqrt_cov_product(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
-    """tr sqrtm(S_a S_b) without a general matrix square root (exact; S = unbiased covariances).
+def trace_sqrt_cov_product(feats_a: np.ndarray, feats_b: np.ndarray, ddof: int = 1) -> float:
+    """tr sqrtm(S_a S_b) without a general matrix square root (exact; S = covariances with N - ``ddof``).
 
     With centred data A [N_a, D], B [N_b, D]: S_a S_b has the eigenvalues sigma_i(A B^T)^2 / c^2
     (nonzero eigenvalues of XY and YX agree), c = sqrt((N_a - 1)(N_b - 1)); so the trace is the
@@ -186,13 +187,13 @@ def trace_sqrt_cov_product(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     a_c, b_c = a - a.mean(axis=0), b - b.mean(axis=0)
     (n_a, dim), n_b = a.shape, b.shape[0]
     if n_a * n_b <= dim * dim:
-        return float(np.linalg.svd(a_c @ b_c.T, compute_uv=False).sum() / math.sqrt((n_a - 1) * (n_b - 1)))
-    r_a = _psd_sqrt(a_c.T @ a_c / (n_a - 1))
-    r_b = _psd_sqrt(b_c.T @ b_c / (n_b - 1))
+        return float(np.linalg.svd(a_c @ b_c.T, compute_uv=False).sum() / math.sqrt((n_a - ddof) * (n_b - ddof)))
+    r_a = _psd_sqrt(a_c.T @ a_c / (n_a - ddof))
+    r_b = _psd_sqrt(b_c.T @ b_c / (n_b - ddof))
     return float(np.linalg.svd(r_a @ r_b, compute_uv=False).sum())
 
 
-def frechet_distance_fast(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+def frechet_distance_fast(feats_a: np.ndarray, feats_b: np.ndarray, ddof: int = 1) -> float:
     """The same distance as :func:`frechet_distance` via :func:`trace_sqrt_cov_product` (for bootstrap
     replicates: milliseconds instead of seconds per ``scipy.linalg.sqrtm``)."""
     a = np.asarray(feats_a, np.float64)
@@ -200,13 +201,14 @@ def frechet_distance_fast(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
         raise FVDError(f"feature sets must be [N >= 2, D] with the same D, got {a.shape} and {b.shape}")
     diff = a.mean(axis=0) - b.mean(axis=0)
-    tr_a = float(((a - a.mean(axis=0)) ** 2).sum() / (len(a) - 1))
-    tr_b = float(((b - b.mean(axis=0)) ** 2).sum() / (len(b) - 1))
-    return float(diff @ diff + tr_a + tr_b - 2.0 * trace_sqrt_cov_product(a, b))
+    tr_a = float(((a - a.mean(axis=0)) ** 2).sum() / (len(a) - ddof))
+    tr_b = float(((b - b.mean(axis=0)) ** 2).sum() / (len(b) - ddof))
+    return float(diff @ diff + tr_a + tr_b - 2.0 * trace_sqrt_cov_product(a, b, ddof))
 
 
 def bootstrap_interval(feats_real: np.ndarray, feats_gen: np.ndarray, *, num: int, level: float,
-                       seed: int, progress: bool = False, value: float | None = None) -> dict[str, Any]:
+                       seed: int, progress: bool = False, value: float | None = None,
+                       ddof: int = 1) -> dict[str, Any]:
     """Percentile interval of the distance over ``num`` resamples (with replacement) of both sets.
 
     With ``value`` (the distance of the full sets) both percentiles are shifted by the bootstrap's bias
@@ -220,7 +222,7 @@ def bootstrap_interval(feats_real: np.ndarray, feats_gen: np.ndarray, *, num: in
     for _ in tqdm(range(num), desc="bootstrap", disable=not progress):
         i = rng.integers(0, len(real), len(real))
         j = rng.integers(0, len(gen), len(gen))
-        values.append(frechet_distance_fast(real[i], gen[j]))
+        values.append(frechet_distance_fast(real[i], gen[j], ddof))
     v = np.asarray(values)
     alpha = (1.0 - level) / 2.0
     bias = float(v.mean()) - value if value is not None else 0.0
@@ -292,6 +294,41 @@ def compute_fvd(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, 
     for note in notes:
         warnings.warn(f"FVD: {note}", stacklevel=2)
         log.warning("FVD: %s", note)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# A second convention, for comparison with recent papers: StyleGAN-V's fvd2048_16f
+# --------------------------------------------------------------------------------------------
+STYLEGAN_V_FRAMES = 16
+STYLEGAN_V_N = 2048
+STYLEGAN_V_NOTE = ("StyleGAN-V fvd2048_16f: I3D logits of 16-frame clips, the first 2048 generated vs the first "
+                   "2048 real clips, Gaussians with the biased (1/N) covariance; the real clips are this "
+                   "protocol's (evaluate.split, data.eval_offset), StyleGAN-V draws random 16-frame windows, "
+                   "and its TorchScript I3D resizes to 224 its own way")
+
+
+def fvd2048_16f(feats_real: np.ndarray, feats_gen: np.ndarray, frames: int, features: str, cfg: EvalConfig, *,
+                progress: bool = False) -> dict[str, Any]:
+    """StyleGAN-V's ``fvd2048_16f`` (Skorokhodov et al., 2022; src/metrics/frechet_video_distance.py): the same
+    I3D logits, 16 consecutive frames, up to 2048 videos on each side, biased covariance (its FeatureStats
+    divides by N). Computed only where it means that: 16-frame videos and logits features; otherwise
+    ``{"computed": False, "reason": ...}``. The interval is a bootstrap as for FVD (same settings)."""
+    if features != "logits":
+        return {"computed": False, "reason": f"needs I3D logits (evaluate.features is {features!r})"}
+    if frames != STYLEGAN_V_FRAMES:
+        return {"computed": False, "reason": f"needs {STYLEGAN_V_FRAMES}-frame videos (these have {frames})"}
+    real = np.asarray(feats_real, np.float64)[:STYLEGAN_V_N]
+    gen = np.asarray(feats_gen, np.float64)[:STYLEGAN_V_N]
+    value = frechet_distance(real, gen, ddof=0)
+    out: dict[str, Any] = {"computed": True, "value": value, "n_real": len(real), "n_generated": len(gen),
+                           "convention_n": STYLEGAN_V_N, "full_convention": len(real) == len(gen) == STYLEGAN_V_N,
+                           "covariance": "biased (1/N)", "note": STYLEGAN_V_NOTE, "interval": None}
+    if cfg.num_bootstrap > 0:
+        info = bootstrap_interval(real, gen, num=cfg.num_bootstrap, level=cfg.interval_level, seed=cfg.bootstrap_seed,
+                                  progress=progress, value=value if cfg.bootstrap_bias_correction else None, ddof=0)
+        out["interval"] = [info.pop("low"), info.pop("high")]
+        out["interval_info"] = info
     return out
 
 

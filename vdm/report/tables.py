@@ -37,6 +37,12 @@ COLUMNS = [
 ]
 
 
+# Further metrics of a set (the metrics JSON's "also"), each with its own columns: <name>, <name>_low,
+# <name>_high, <name>_n_generated, <name>_n_real, <name>_note ("not computed: ..." where it was not).
+ALSO_TITLES = {"fvd2048_16f": "FVD 2048/16f (StyleGAN-V convention)"}
+ALSO_FIELDS = ("", "_low", "_high", "_n_generated", "_n_real", "_note")
+
+
 class ReportError(ValueError):
     """A table spec is malformed; the message names it (a malformed metrics file is an ArtifactError)."""
 
@@ -122,6 +128,8 @@ def build_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
             interval_low=m["interval_low"], interval_high=m["interval_high"],
             n_generated=m["n_generated"], n_real=m["n_real"],
         )
+        for name, extra in (m.get("also") or {}).items():
+            row.update(also_columns(name, extra))
         p = paper_match(ref, r["keys"])
         row.update(
             paper_table=ref["table"] if ref else "",
@@ -133,9 +141,25 @@ def build_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def also_columns(name: str, extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of one further metric of a row (see ALSO_TITLES)."""
+    if not extra.get("computed"):
+        return {name: math.nan, f"{name}_low": math.nan, f"{name}_high": math.nan, f"{name}_n_generated": "",
+                f"{name}_n_real": "", f"{name}_note": f"not computed: {extra.get('reason', 'no reason recorded')}"}
+    low, high = extra.get("interval") or (math.nan, math.nan)
+    note = "" if extra.get("full_convention", True) else (
+        f"{extra['n_generated']} / {extra['n_real']} videos, not the convention's {extra.get('convention_n')}")
+    return {name: float(extra["value"]), f"{name}_low": float(low), f"{name}_high": float(high),
+            f"{name}_n_generated": extra["n_generated"], f"{name}_n_real": extra["n_real"], f"{name}_note": note}
+
+
+def also_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [n for n in ALSO_TITLES if any(n in r for r in rows)]
+
+
 def columns_of(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     keys = [k for k in KEY_COLUMNS if any(k in r for r in rows)]
-    return keys + COLUMNS
+    return keys + COLUMNS + [f"{n}{f}" for n in also_names(rows) for f in ALSO_FIELDS]
 
 
 def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
@@ -171,7 +195,9 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
         lines += [f"> {spec['note']}", ""]
     keys = [k for k in KEY_COLUMNS if any(k in r for r in rows)]
     metric = (rows[0]["metric"] if rows else "").upper()
+    also = also_names(rows)
     head = [KEY_COLUMNS[k] for k in keys] + [f"{metric} (ours)", "interval", "N gen / real", "run / setting"]
+    head += [ALSO_TITLES[n] for n in also]
     if ref:
         head.append(f"paper {ref['table']} {ref['metric']}")
     lines.append("| " + " | ".join(head) + " |")
@@ -185,6 +211,7 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
             _fmt(r["value"]), interval, f"{_fmt(r['n_generated'])} / {_fmt(r['n_real'])}",
             f"`{r['run']}/{r['setting']}`",
         ]
+        cells += [_also_cell(r, n) for n in also]
         if ref:
             cells.append(_fmt(r["paper_value"]))
         lines.append("| " + " | ".join(cells) + " |")
@@ -202,6 +229,15 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
     if found is not None:
         lines += [f"**{'Finding' if found.verdict else 'Learning'}.** {found.text}", ""]
     return "\n".join(lines)
+
+
+def _also_cell(r: Mapping[str, Any], name: str) -> str:
+    """'value [low, high], N g / r' of a further metric, or its 'not computed: ...' note."""
+    value = r.get(name, math.nan)
+    if isinstance(value, float) and math.isnan(value):
+        return r.get(f"{name}_note") or "–"
+    interval = "" if math.isnan(r[f"{name}_low"]) else f" [{_fmt(r[f'{name}_low'])}, {_fmt(r[f'{name}_high'])}]"
+    return f"{_fmt(value)}{interval}, N {r[f'{name}_n_generated']} / {r[f'{name}_n_real']}"
 
 
 def write_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], path: str | Path) -> None:
