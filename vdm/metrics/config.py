@@ -43,6 +43,11 @@ class EvalConfig:
     # and warned about. None: feature dimension + 1 (401 for logits), the fewest samples whose
     # covariance can have full rank. Below 2 samples there is no covariance at all (error).
     min_samples: int | None = None
+    # Frame-level FID (paper §5.4): FID-avg (Inception pool3 features averaged over each video's frames) and
+    # FID-first (its first frame), each against the real clips of every split in frame_fid_splits (the
+    # paper: training and validation set). Costs one Inception pass per frame (~0.13 s on one CPU thread).
+    frame_fid: bool = False
+    frame_fid_splits: tuple[str, ...] = ("train", "test")
     # Folder of the cached real-clip features (one file per split, data settings, seed and detector);
     # "" disables the cache unless `vdm evaluate --real-cache` names a file.
     cache_dir: str = "results/fvd_cache"
@@ -58,5 +63,8 @@ class EvalConfig:
             raise ConfigError(f"num_chunks must be >= 2 for interval 'chunks', got {self.num_chunks}")
         if not 0.0 < self.interval_level < 1.0:
             raise ConfigError(f"interval_level must be in (0, 1), got {self.interval_level}")
+        for split in self.frame_fid_splits:
+            if split not in ("train", "test"):
+                raise ConfigError(f"frame_fid_splits: {split!r} is not a split (train, test)")
         if self.min_samples is not None and self.min_samples < 2:
             raise ConfigError(f"min_samples must be >= 2 or null, got {self.min_samples}")

@@ -85,6 +85,60 @@ def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | P
     return feats, provenance
 
 
+def frame_detector_info() -> dict[str, Any]:
+    from vdm.metrics import inception
+
+    return {"detector_id": inception.DETECTOR_ID, "weights_sha256": inception.WEIGHTS_SHA256,
+            "preprocess": inception.PREPROCESS_ID, "features": "pool3 [avg over frames, first frame]",
+            "cache_format": fvd.CACHE_FORMAT}
+
+
+def real_frame_features(cfg: ExperimentConfig, frames: int, split: str, *, real_cache: str | Path | None = None,
+                        device: str | None = None, progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """Inception features [N, 2, 2048] (per clip: averaged over its frames, its first frame) of the real clips
+    of ``split`` (the FVD's clip protocol: evaluate.num_real clips of ``frames`` frames, evaluate.real_seed),
+    cached in ``real_cache`` (or under evaluate.cache_dir) by their key."""
+    from vdm.metrics import inception
+
+    ev = cfg.evaluate
+    data = {k: v for k, v in to_dict(cfg.data).items() if k not in TRAIN_ONLY_DATA_FIELDS}
+    info = {**frame_detector_info(),
+            "real": {"source": "eval_clips", "data": data, "split": split, "num": ev.num_real, "seed": ev.real_seed,
+                     "frames": int(frames)}}
+
+    def compute() -> np.ndarray:
+        clips = np.asarray(eval_clips(cfg.data, split, ev.num_real, ev.real_seed, frames=frames))
+        f = inception.video_frame_features(clips, inception.load_inception(device=device or "cpu"),
+                                           device=device or "cpu", progress=progress, desc=f"Inception real {split}")
+        return np.stack([f["avg"], f["first"]], axis=1)  # [N, 2, 2048]
+
+    cache_path = Path(real_cache) if real_cache else fvd.default_cache_path(ev, info, f"{split}-inception")
+    feats, _ = fvd.cached_features(cache_path, info, compute)
+    return feats, {**info["real"], "cache": str(cache_path) if cache_path else None}
+
+
+def frame_fids(real: dict[str, np.ndarray], gen: np.ndarray, ev) -> dict[str, dict[str, Any]]:
+    """{"fid_avg_<split>", "fid_first_<split>": entry} of generated [N, 2, 2048] against each split's real
+    [M, 2, 2048]: value (exact Fréchet distance, float64, unbiased covariances), bootstrap interval as FVD's,
+    N, and the small-sample flag (fewer than 2049 on a side)."""
+    out: dict[str, dict[str, Any]] = {}
+    for split, feats in real.items():
+        for k, kind in enumerate(("avg", "first")):
+            r, g = feats[:, k].astype(np.float64), gen[:, k].astype(np.float64)
+            value = fvd.frechet_distance_fast(r, g)
+            entry: dict[str, Any] = {"computed": True, "value": value, "n_real": len(r), "n_generated": len(g),
+                                     "split": split, "frames": "all, averaged" if kind == "avg" else "first",
+                                     "reliable": min(len(r), len(g)) > r.shape[1], "interval": None}
+            if ev.num_bootstrap > 0:
+                info = fvd.bootstrap_interval(r, g, num=ev.num_bootstrap, level=ev.interval_level,
+                                              seed=ev.bootstrap_seed,
+                                              value=value if ev.bootstrap_bias_correction else None)
+                entry["interval"] = [info.pop("low"), info.pop("high")]
+                entry["interval_info"] = info
+            out[f"fid_{kind}_{split}"] = entry
+    return out
+
+
 def set_id(settings: dict[str, Any]) -> str:
     """sha256 of a sample set's settings without its chunk record: equal for a set and its chunks."""
     return hashlib.sha256(json.dumps({k: v for k, v in settings.items() if k != "chunk"}, sort_keys=True,
@@ -106,10 +160,42 @@ def sample_features(cfg: ExperimentConfig, samples: str | Path, out: str | Path,
     detector = i3d.load_i3d(device, endpoint=ev.features)
     feats = fvd.extract_features(videos, detector, batch_size=ev.batch_size, device=device, progress=progress,
                                  desc="I3D generated")
-    save_npz(out, {"features": feats, "range": np.array([lo, hi], np.int64), "set_id": np.array(set_id(settings)),
-                   "detector": np.array(json.dumps(fvd.detector_info(ev.features), sort_keys=True)),
-                   "frames": np.array(videos.shape[1], np.int64)})
+    arrays = {"features": feats, "range": np.array([lo, hi], np.int64), "set_id": np.array(set_id(settings)),
+              "detector": np.array(json.dumps(fvd.detector_info(ev.features), sort_keys=True)),
+              "frames": np.array(videos.shape[1], np.int64)}
+    if ev.frame_fid:  # Inception features per video: [n, 2, 2048] (averaged over the frames, first frame)
+        arrays["inception"] = _gen_frame_features(videos, device, progress)
+        arrays["inception_detector"] = np.array(json.dumps(frame_detector_info(), sort_keys=True))
+    save_npz(out, arrays)
     return len(feats)
+
+
+def _gen_frame_features(videos: np.ndarray, device: str, progress: bool) -> np.ndarray:
+    from vdm.metrics import inception
+
+    f = inception.video_frame_features(videos, inception.load_inception(device=device), device=device,
+                                       progress=progress, desc="Inception generated")
+    return np.stack([f["avg"], f["first"]], axis=1)  # [n, 2, 2048]
+
+
+def gathered_frame_features(paths: Sequence[str | Path], n: int) -> np.ndarray:
+    """[n, 2, 2048]: the chunks' Inception features in sample order (after :func:`gathered_features` checked
+    the chunks); an error names a chunk made without ``evaluate.frame_fid`` or with another network."""
+    parts = []
+    want = json.loads(json.dumps(frame_detector_info()))
+    for p in paths:
+        with np.load(p, allow_pickle=False) as z:
+            if "inception" not in z.files:
+                raise fvd.FVDError(f"{p}: no Inception features (made with evaluate.frame_fid off); rerun its "
+                                   "features job")
+            if json.loads(str(z["inception_detector"])) != want:
+                raise fvd.FVDError(f"{p}: Inception features of another network or preprocessing")
+            parts.append((int(z["range"][0]), np.asarray(z["inception"])))
+    parts.sort(key=lambda t: t[0])
+    out = np.concatenate([f for _, f in parts])
+    if len(out) != n:
+        raise fvd.FVDError(f"the chunks' Inception features cover {len(out)} of {n} samples")
+    return out
 
 
 def gathered_features(paths: Sequence[str | Path], settings: dict[str, Any], n: int, frames: int,
@@ -144,7 +230,8 @@ def gathered_features(paths: Sequence[str | Path], settings: dict[str, Any], n: 
 
 def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | None = None,
              real_cache: str | Path | None = None, device: str | None = None, progress: bool = True,
-             gen_features: Sequence[str | Path] | None = None) -> dict[str, Any]:
+             gen_features: Sequence[str | Path] | None = None,
+             real_frame_caches: dict[str, str | Path] | None = None) -> dict[str, Any]:
     """The metrics dict of DESIGN.md for the sample set ``samples`` (see module docstring); with
     ``gen_features`` (the set's per-chunk features files) the videos themselves are not read."""
     ev = cfg.evaluate
@@ -176,6 +263,8 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
     # further metrics of the same set, each {"computed": bool, "value", "interval", "n_*" | "reason"}
     result["also"] = {"fvd2048_16f": fvd.fvd2048_16f(feats_real, feats_gen, frames, ev.features, ev,
                                                      progress=progress)}
+    result["also"].update(_frame_metrics(cfg, samples, frames, gen_features, device, progress,
+                                         real_frame_caches or {}, real is not None))
     for note in notes:
         log.warning("%s", note)
     return {
@@ -196,3 +285,23 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
             "device": str(device),
         },
     }
+
+
+def _frame_metrics(cfg: ExperimentConfig, samples: str | Path, frames: int, gen_features: Sequence[str | Path] | None,
+                   device: str, progress: bool, caches: dict[str, str | Path], real_npz: bool) -> dict[str, Any]:
+    """FID-avg / FID-first against each split of evaluate.frame_fid_splits, or why they were not computed."""
+    ev = cfg.evaluate
+    names = [f"fid_{kind}_{split}" for split in ev.frame_fid_splits for kind in ("avg", "first")]
+    reason = ("evaluate.frame_fid is off" if not ev.frame_fid else
+              "real clips given as --real npz (frame FID uses each split's protocol clips)" if real_npz else "")
+    if reason:
+        return {name: {"computed": False, "reason": reason} for name in names}
+    if gen_features:
+        n = int(read_samples_header(samples)[0][0])
+        gen = gathered_frame_features(gen_features, n)
+    else:
+        videos, _ = fvd.load_videos_npz(samples)
+        gen = _gen_frame_features(videos, device, progress)
+    real = {split: real_frame_features(cfg, frames, split, real_cache=caches.get(split), device=device,
+                                       progress=progress)[0] for split in ev.frame_fid_splits}
+    return frame_fids(real, gen, ev)

@@ -39,7 +39,9 @@ COLUMNS = [
 
 # Further metrics of a set (the metrics JSON's "also"), each with its own columns: <name>, <name>_low,
 # <name>_high, <name>_n_generated, <name>_n_real, <name>_note ("not computed: ..." where it was not).
-ALSO_TITLES = {"fvd2048_16f": "FVD 2048/16f (StyleGAN-V convention)"}
+ALSO_TITLES = {"fid_avg_train": "FID-avg vs train", "fid_avg_test": "FID-avg vs test",
+               "fid_first_train": "FID-first vs train", "fid_first_test": "FID-first vs test",
+               "fvd2048_16f": "FVD 2048/16f (StyleGAN-V convention)"}
 ALSO_FIELDS = ("", "_low", "_high", "_n_generated", "_n_real", "_note")
 
 

