@@ -17,6 +17,10 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+# `snakemake --report report.html`: this description, then the results flagged with report() in the rules.
+report: "workflow/report/workflow.rst"
+
+
 # The resolved per-run configs carry the values as written (plus each run's overrides); the
 # dataclasses supply the defaults, so a new option with a default reruns nothing.
 USER_CONFIG = copy.deepcopy(config)

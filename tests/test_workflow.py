@@ -268,6 +268,44 @@ def test_cascade_target_extends_then_super_resolves(local_run, tmp_path):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout
 
 
+def test_html_report_opens_in_a_browser_with_a_results_table_and_plot(local_run, tmp_path):
+    """`snakemake --report report.html` of the tiny run: the tables, plots, GIFs and loss curves as report items
+    in one category per paper table; headless Chromium renders the "Main result" page (scripts/
+    report_screenshot.py) and the screenshot holds the table and its plot (a light page with dark text and
+    the plot's blue bars)."""
+    import importlib.util
+
+    from PIL import Image
+
+    work, r, _ = local_run
+    assert r.returncode == 0
+    spec = importlib.util.spec_from_file_location("report_screenshot", REPO / "scripts" / "report_screenshot.py")
+    shot_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(shot_mod)
+    if shot_mod.chromium() is None:
+        if os.environ.get("VDM_REQUIRE_CHROMIUM"):
+            pytest.fail("VDM_REQUIRE_CHROMIUM is set but no Chromium is installed")
+        pytest.skip("no Chromium (apt-get install chromium): the browser check of the HTML report is skipped")
+    html = tmp_path / "report.html"
+    rep = snakemake(*config_args(), "--report", str(html), cwd=work)
+    assert rep.returncode == 0 and html.is_file(), rep.stderr[-3000:]
+    text = html.read_text()
+    for item in ("report/tables/main.html", "report/plots/joint_training.png", "report/gifs/conditioning.gif",
+                 "report/plots/loss.png"):
+        assert item in text, item
+    for category in ("Main result", "Table 4: joint video-image training", "Table 6: conditioning method"):
+        assert category in text, category
+    shot = tmp_path / "shot.png"
+    assert shot_mod.main([str(html), "--table", "main", "--out", str(shot)]) == 0
+    img = np.asarray(Image.open(shot).convert("RGB")).astype(int)  # [H, W, 3]
+    assert img.shape[:2] == (1000, 1600)
+    right = img[:, 400:]  # the content pane (the navigation bar is on the left)
+    dark = (right.sum(axis=2) < 150).mean()  # text and table lines
+    blue = ((right[..., 2] > 150) & (right[..., 0] < 80)).mean()  # the plot's bars (matplotlib's C0 blue)
+    assert dark > 0.002 and blue > 0.01, (dark, blue)
+    assert shot_mod.main([str(html), "--table", "guidance", "--out", str(tmp_path / "x.png")]) == 2  # not in this grid
+
+
 def test_killed_sample_set_reruns_only_its_missing_chunks(local_run, tmp_path):
     """Kill the workflow while a set's chunks are being drawn, rerun: the finished chunks are not redone
     (same mtimes), the missing ones are, and the gathered set is whole."""

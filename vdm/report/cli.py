@@ -1,6 +1,6 @@
 """``vdm report``: tables, plots, GIF grids, provenance records and the report index.
 
-    vdm report table --spec SPEC_JSON --csv T.csv --md T.md [--plot T.png] [--gif T.gif]
+    vdm report table --spec SPEC_JSON --csv T.csv --md T.md [--html T.html] [--plot T.png] [--gif T.gif]
     vdm report provenance --config C.yaml --train-config TC.yaml --model M.pt --samples S.npz \\
         --metrics M.json --out P.json
     vdm report index --title TITLE [--note NOTE] --tables A.md B.md ... [--plots L.png ...] --out README.md
@@ -49,6 +49,8 @@ def cmd_table(args: argparse.Namespace) -> int:
     if args.plot:
         plots.plot_table(spec["table"], rows, args.plot, title_of(spec["table"]))
         log.info("plot -> %s", args.plot)
+    if args.html:  # the table with its plot embedded (the Snakemake report's page of the table)
+        tables.write_html(rows, spec, args.html, plot=args.plot)
     if args.gif:
         labels = [plots._label(r) if spec["table"] in ("sampler", "conditioning") else _gif_label(r)
                   for r in rows]
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--spec", required=True, help="table spec: JSON text or @file")
     t.add_argument("--csv", required=True)
     t.add_argument("--md", required=True)
+    t.add_argument("--html", help="the table (and --plot) as a standalone HTML page (the Snakemake report's)")
     t.add_argument("--plot")
     t.add_argument("--gif")
     t.set_defaults(fn=cmd_table)

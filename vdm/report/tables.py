@@ -242,6 +242,55 @@ def _also_cell(r: Mapping[str, Any], name: str) -> str:
     return f"{_fmt(value)}{interval}, N {r[f'{name}_n_generated']} / {r[f'{name}_n_real']}"
 
 
+def to_html(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], plot: str | Path | None = None) -> str:
+    """A standalone HTML page of the table (the Markdown table's cells, escaped) and, given ``plot`` (a PNG),
+    the plot below it, embedded: the page the Snakemake report shows for the table."""
+    import base64
+    import html
+
+    md = to_markdown(rows, spec).splitlines()
+    out = ["<!DOCTYPE html>", '<html><head><meta charset="utf-8">',
+           f"<title>{html.escape(title_of(spec.get('table', '')))}</title>",
+           "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+           "td,th{border:1px solid #999;padding:3px 8px;text-align:right}th{background:#eee}"
+           "blockquote{color:#555}</style></head><body>"]
+    in_table = False
+    for line in md:
+        if line.startswith("| "):
+            cells = [c.strip() for c in line.strip("|").split(" | ")]
+            if not in_table:
+                out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cells) + "</tr>")
+                in_table = True
+            else:
+                out.append("<tr>" + "".join(f"<td>{html.escape(c.strip('`'))}</td>" for c in cells) + "</tr>")
+        elif line.startswith("|"):
+            continue  # the Markdown separator row
+        else:
+            if in_table:
+                out.append("</table>")
+                in_table = False
+            if line.startswith("## "):
+                out.append(f"<h2>{html.escape(line[3:])}</h2>")
+            elif line.startswith("> "):
+                out.append(f"<blockquote>{html.escape(line[2:])}</blockquote>")
+            elif line:
+                out.append(f"<p>{html.escape(line.replace('**', ''))}</p>")
+    if in_table:
+        out.append("</table>")
+    if plot is not None:
+        data = base64.b64encode(Path(plot).read_bytes()).decode()
+        out.append(f'<p><img alt="plot of {html.escape(spec.get("table", ""))}" style="max-width:100%" '
+                   f'src="data:image/png;base64,{data}"></p>')
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def write_html(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], path: str | Path,
+               plot: str | Path | None = None) -> None:
+    with atomic_open(path, "w") as f:
+        f.write(to_html(rows, spec, plot))
+
+
 def write_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], path: str | Path) -> None:
     with atomic_open(path, "w") as f:
         f.write(to_markdown(rows, spec))

@@ -57,8 +57,18 @@ rule cascade:
         low=cascade_samples("extension"),
         high=cascade_samples("superres"),
     output:
-        gif=f"{OUT}/report/cascade.gif",
-        png=f"{OUT}/report/cascade.png",
+        gif=report(
+            f"{OUT}/report/cascade.gif",
+            caption="../report/cascade.rst",
+            category="Figure 2: cascade",
+            labels={"item": "videos"},
+        ),
+        png=report(
+            f"{OUT}/report/cascade.png",
+            caption="../report/cascade.rst",
+            category="Figure 2: cascade",
+            labels={"item": "frames"},
+        ),
     log:
         f"{OUT}/logs/report/cascade.log",
     localrule: True

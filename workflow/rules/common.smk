@@ -330,9 +330,39 @@ def table_outputs(table):
     return {
         "csv": f"{OUT}/report/tables/{table}.csv",
         "md": f"{OUT}/report/tables/{table}.md",
+        "html": f"{OUT}/report/tables/{table}.html",
         "png": f"{OUT}/report/plots/{table}.png",
         "gif": f"{OUT}/report/gifs/{table}.gif",
     }
+
+
+# `snakemake --report report.html`: the results people look at, one category per paper table
+# (captions: workflow/report/*.rst).
+REPORT_CATEGORIES = {
+    "main": "Main result",
+    "training": "Along training",
+    "joint_training": "Table 4: joint video-image training",
+    "guidance": "Table 5: classifier-free guidance",
+    "sampler": "Tables 2-3: samplers",
+    "conditioning": "Table 6: conditioning method",
+}
+
+
+def _report_category(wildcards):
+    return REPORT_CATEGORIES.get(wildcards.table, wildcards.table)
+
+
+def table_report_outputs(table):
+    """table_outputs with the table (HTML), its plot and its sample GIF flagged for the Snakemake report."""
+    out = table_outputs(table)
+    for key, what in (("html", "table"), ("png", "plot"), ("gif", "samples")):
+        out[key] = report(
+            out[key],
+            caption=f"../report/{'gif' if key == 'gif' else what}.rst",
+            category=_report_category,
+            labels={"table": "{table}", "item": what},
+        )
+    return out
 
 
 def loss_plot_path():

@@ -1,12 +1,13 @@
-# Report: one table (CSV + Markdown + plot + GIF grid) per ablation the grid covers, with the
-# paper's number in its own column; a provenance record per result; an index README.md.
+# Report: one table (CSV + Markdown + HTML + plot + GIF grid) per ablation the grid covers, with the
+# paper's number in its own column; a provenance record per result; an index README.md. The tables, plots,
+# GIFs and loss curves are also the items of `snakemake --report report.html` (captions: workflow/report/).
 
 
 rule table:
     input:
         unpack(_table_inputs),
     output:
-        **table_outputs("{table}"),
+        **table_report_outputs("{table}"),
     log:
         f"{OUT}/logs/report/{{table}}.log",
     conda:
@@ -17,7 +18,7 @@ rule table:
     params:
         spec=_table_spec_json,
     shell:
-        "vdm report table --spec {params.spec:q} --csv {output.csv:q} --md {output.md:q}"
+        "vdm report table --spec {params.spec:q} --csv {output.csv:q} --md {output.md:q} --html {output.html:q}"
         " --plot {output.png:q} --gif {output.gif:q} > {log:q} 2>&1"
 
 
@@ -44,7 +45,12 @@ rule loss_plot:
     input:
         [f"{OUT}/models/{run}.pt" for run in RUNS],
     output:
-        loss_plot_path(),
+        report(
+            loss_plot_path(),
+            caption="../report/loss.rst",
+            category="Training",
+            labels={"item": "loss"},
+        ),
     log:
         f"{OUT}/logs/report/loss.log",
     localrule: True
