@@ -161,7 +161,8 @@ def test_evaluate_reports_fid_avg_and_first_against_train_and_test(tmp_path):
         assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out", str(out),
                      "--real-frame-cache", *caches, "--quiet"]) == 0
     also = json.loads(out.read_text())["also"]
-    assert set(also) == {"fvd2048_16f", "fid_avg_train", "fid_first_train", "fid_avg_test", "fid_first_test"}
+    assert set(also) == {"fvd2048_16f", "fid_avg_train", "fid_first_train", "fid_avg_test", "fid_first_test",
+                         "is_avg_1", "is_avg_10", "is_first_1", "is_first_10"}
     for name in ("fid_avg_train", "fid_first_train", "fid_avg_test", "fid_first_test"):
         e = also[name]
         assert e["computed"] and e["value"] > 0 and (e["n_real"], e["n_generated"]) == (4, 4) and not e["reliable"]
@@ -179,5 +180,76 @@ def test_evaluate_reports_fid_avg_and_first_against_train_and_test(tmp_path):
                      "--set", "evaluate.frame_fid=false", "--quiet"]) == 0
     assert json.loads(off.read_text())["also"]["fid_avg_test"] == {"computed": False,
                                                                    "reason": "evaluate.frame_fid is off"}
+    assert also["is_avg_1"]["computed"] is False
+    assert "pt_inception-2015-12-05-6726825d.pth" in also["is_avg_1"]["reason"]
     assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out", str(off),
                  "--real-frame-cache", "val=x.npz", "--quiet"]) == 2
+
+
+def test_our_inception_architecture_reproduces_the_torchscript_pool3(model):
+    """FIDInceptionV3 (pytorch-fid's architecture, built here) with the TorchScript's pool3 weights loaded name by
+    name gives the TorchScript's features: the architecture that carries the IS logits is the FID network."""
+    from vdm.metrics.inception_net import FIDInceptionV3, load_torchscript_pool3
+
+    net = FIDInceptionV3().eval()
+    load_torchscript_pool3(net, model)
+    x = inception.preprocess_frames(np.load(FIXTURE)["frames"])
+    with torch.inference_mode():
+        pool3, logits = net(x)
+        ref = model(x)
+    assert logits.shape == (3, 1008)
+    torch.testing.assert_close(pool3, ref, atol=1e-4, rtol=1e-4)
+
+
+def test_inception_score_matches_its_definition():
+    from vdm.metrics.inception_net import inception_score
+
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((40, 7)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+    def direct(q):
+        marginal = q.mean(axis=0)
+        return float(np.exp(np.mean([sum(qi[c] * np.log(qi[c] / marginal[c]) for c in range(q.shape[1])) for qi in q])))
+
+    assert inception_score(p, 1)[0] == pytest.approx(direct(p), rel=1e-10)
+    ten = [direct(p[k * 4:(k + 1) * 4]) for k in range(10)]
+    assert inception_score(p, 10) == pytest.approx((np.mean(ten), np.std(ten)), rel=1e-10)
+    assert inception_score(np.full((5, 4), 0.25), 1)[0] == pytest.approx(1.0)  # no confident class: 1
+    assert inception_score(np.eye(4)[[0, 1, 2, 3] * 2], 1)[0] == pytest.approx(4.0)  # confident, all classes: C
+
+
+def test_is_weights_are_pinned_and_loaded_without_unpickling_code(tmp_path, model, monkeypatch):
+    """The user-supplied logits weights: a state dict checked against the sha256 prefix of pytorch-fid's published
+    file name, then loaded with weights_only; a file of the wrong hash or keys is refused; IS then appears in the
+    metrics (the pinned prefix is replaced by this test file's own: pytorch-fid's file cannot be downloaded)."""
+    import hashlib
+
+    from vdm.metrics import inception_net as inet
+
+    net = inet.FIDInceptionV3().eval()
+    inet.load_torchscript_pool3(net, model)
+    torch.nn.init.normal_(net.fc.weight, std=0.05)
+    path = tmp_path / inet.PYTORCH_FID_FILE
+    torch.save(net.state_dict(), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(inet.WeightsFileError, match="does not start with 6726825d"):
+        inet.load_pytorch_fid_weights(path)
+    with pytest.raises(inet.WeightsFileError, match="no such file"):
+        inet.load_pytorch_fid_weights(tmp_path / "missing.pth")
+    loaded = inet.load_pytorch_fid_weights(path, sha256_prefix=digest[:8])
+    torch.testing.assert_close(loaded.fc.weight, net.fc.weight)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, wrong)
+    with pytest.raises(inet.WeightsFileError, match="does not fit"):
+        inet.load_pytorch_fid_weights(wrong, sha256_prefix=hashlib.sha256(wrong.read_bytes()).hexdigest()[:8])
+
+    from vdm.metrics.evaluate import _gen_class_probs, inception_scores
+
+    monkeypatch.setattr(inet, "PYTORCH_FID_SHA256_PREFIX", digest[:8])
+    videos = np.load(FIXTURE)["frames"][None].repeat(2, axis=0)  # [2, 3, 64, 64, 1]
+    probs = _gen_class_probs(videos, str(path), "cpu")
+    assert probs.shape == (2, 2, 1008) and np.allclose(probs.sum(axis=2), 1.0, atol=1e-5)
+    scores = inception_scores(probs)
+    assert scores["is_avg_1"]["computed"] and scores["is_avg_1"]["value"] >= 1.0
+    assert scores["is_avg_10"] == {"computed": False, "reason": "2 videos < 10 splits"}

@@ -48,6 +48,10 @@ class EvalConfig:
     # paper: training and validation set). Costs one Inception pass per frame (~0.13 s on one CPU thread).
     frame_fid: bool = False
     frame_fid_splits: tuple[str, ...] = ("train", "test")
+    # IS-avg / IS-first (class probabilities of the Inception logits, averaged over a video's frames / of its
+    # first frame; 1 and 10 splits), with evaluate.frame_fid: needs pytorch-fid's published weights file
+    # pt_inception-2015-12-05-6726825d.pth (the logits layer; no package ships it). "" = not computed.
+    is_weights: str = ""
     # Folder of the cached real-clip features (one file per split, data settings, seed and detector);
     # "" disables the cache unless `vdm evaluate --real-cache` names a file.
     cache_dir: str = "results/fvd_cache"

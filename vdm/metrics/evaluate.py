@@ -166,8 +166,28 @@ def sample_features(cfg: ExperimentConfig, samples: str | Path, out: str | Path,
     if ev.frame_fid:  # Inception features per video: [n, 2, 2048] (averaged over the frames, first frame)
         arrays["inception"] = _gen_frame_features(videos, device, progress)
         arrays["inception_detector"] = np.array(json.dumps(frame_detector_info(), sort_keys=True))
+        if ev.is_weights:  # class probabilities per video: [n, 2, 1008]
+            arrays["inception_probs"] = _gen_class_probs(videos, ev.is_weights, device)
     save_npz(out, arrays)
     return len(feats)
+
+
+def _gen_class_probs(videos: np.ndarray, weights: str, device: str) -> np.ndarray:
+    """[n, 2, 1008]: softmax of the Inception logits per frame, averaged over each video's frames / of its first
+    frame (FIDInceptionV3 with pytorch-fid's weights)."""
+    import torch
+
+    from vdm.metrics import inception
+    from vdm.metrics.inception_net import load_pytorch_fid_weights
+
+    net = load_pytorch_fid_weights(weights, device)
+    out = []
+    with torch.inference_mode():
+        for v in videos:  # [T, H, W, C]
+            _, logits = net(inception.preprocess_frames(v).to(device))
+            p = torch.softmax(logits.double(), dim=1).cpu().numpy()  # [T, 1008]
+            out.append(np.stack([p.mean(axis=0), p[0]]))
+    return np.stack(out).astype(np.float32)
 
 
 def _gen_frame_features(videos: np.ndarray, device: str, progress: bool) -> np.ndarray:
@@ -178,19 +198,20 @@ def _gen_frame_features(videos: np.ndarray, device: str, progress: bool) -> np.n
     return np.stack([f["avg"], f["first"]], axis=1)  # [n, 2, 2048]
 
 
-def gathered_frame_features(paths: Sequence[str | Path], n: int) -> np.ndarray:
-    """[n, 2, 2048]: the chunks' Inception features in sample order (after :func:`gathered_features` checked
-    the chunks); an error names a chunk made without ``evaluate.frame_fid`` or with another network."""
+def gathered_frame_features(paths: Sequence[str | Path], n: int, key: str = "inception") -> np.ndarray:
+    """[n, 2, D]: the chunks' Inception features (``inception``) or class probabilities (``inception_probs``)
+    in sample order (after :func:`gathered_features` checked the chunks); an error names a chunk made without
+    ``evaluate.frame_fid`` / ``evaluate.is_weights`` or with another network."""
     parts = []
     want = json.loads(json.dumps(frame_detector_info()))
     for p in paths:
         with np.load(p, allow_pickle=False) as z:
-            if "inception" not in z.files:
-                raise fvd.FVDError(f"{p}: no Inception features (made with evaluate.frame_fid off); rerun its "
-                                   "features job")
+            if key not in z.files:
+                raise fvd.FVDError(f"{p}: no {key} (made with evaluate.frame_fid off or without evaluate.is_weights); "
+                                   "rerun its features job")
             if json.loads(str(z["inception_detector"])) != want:
                 raise fvd.FVDError(f"{p}: Inception features of another network or preprocessing")
-            parts.append((int(z["range"][0]), np.asarray(z["inception"])))
+            parts.append((int(z["range"][0]), np.asarray(z[key])))
     parts.sort(key=lambda t: t[0])
     out = np.concatenate([f for _, f in parts])
     if len(out) != n:
@@ -287,15 +308,43 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
     }
 
 
+IS_NAMES = ("is_avg_1", "is_avg_10", "is_first_1", "is_first_10")
+
+
+def inception_scores(probs: np.ndarray) -> dict[str, dict[str, Any]]:
+    """IS-avg / IS-first with 1 and 10 splits of generated class probabilities [N, 2, 1008] (10 splits: the mean
+    over splits, interval = mean ± std over splits, the usual report)."""
+    from vdm.metrics.inception_net import inception_score
+
+    out: dict[str, dict[str, Any]] = {}
+    for k, kind in enumerate(("avg", "first")):
+        for splits in (1, 10):
+            if len(probs) < splits:
+                out[f"is_{kind}_{splits}"] = {"computed": False, "reason": f"{len(probs)} videos < {splits} splits"}
+                continue
+            mean, std = inception_score(probs[:, k], splits)
+            out[f"is_{kind}_{splits}"] = {"computed": True, "value": mean, "n_generated": len(probs), "n_real": 0,
+                                          "splits": splits,
+                                          "interval": [mean - std, mean + std] if splits > 1 else None}
+    return out
+
+
 def _frame_metrics(cfg: ExperimentConfig, samples: str | Path, frames: int, gen_features: Sequence[str | Path] | None,
                    device: str, progress: bool, caches: dict[str, str | Path], real_npz: bool) -> dict[str, Any]:
-    """FID-avg / FID-first against each split of evaluate.frame_fid_splits, or why they were not computed."""
+    """FID-avg / FID-first against each split of evaluate.frame_fid_splits, IS-avg / IS-first, and the C3D
+    metrics of UCF-101 -- or why each was not computed."""
     ev = cfg.evaluate
+    out: dict[str, Any] = {}
+    if cfg.data.source == "ucf101":  # paper Table 1: FID and IS of a C3D network (TGANv2 protocol)
+        why = ("needs the C3D UCF-101 network of TGANv2 (no package ships its weights; its architecture is not "
+               "ported yet)")
+        out.update({name: {"computed": False, "reason": why} for name in ("c3d_fid", "c3d_is")})
     names = [f"fid_{kind}_{split}" for split in ev.frame_fid_splits for kind in ("avg", "first")]
     reason = ("evaluate.frame_fid is off" if not ev.frame_fid else
               "real clips given as --real npz (frame FID uses each split's protocol clips)" if real_npz else "")
     if reason:
-        return {name: {"computed": False, "reason": reason} for name in names}
+        return {**out, **{name: {"computed": False, "reason": reason} for name in (*names, *IS_NAMES)}}
+    n = None
     if gen_features:
         n = int(read_samples_header(samples)[0][0])
         gen = gathered_frame_features(gen_features, n)
@@ -304,4 +353,14 @@ def _frame_metrics(cfg: ExperimentConfig, samples: str | Path, frames: int, gen_
         gen = _gen_frame_features(videos, device, progress)
     real = {split: real_frame_features(cfg, frames, split, real_cache=caches.get(split), device=device,
                                        progress=progress)[0] for split in ev.frame_fid_splits}
-    return frame_fids(real, gen, ev)
+    out.update(frame_fids(real, gen, ev))
+    if not ev.is_weights:
+        from vdm.metrics.inception_net import PYTORCH_FID_FILE
+
+        why = f"needs pytorch-fid's {PYTORCH_FID_FILE} (evaluate.is_weights): the Inception logits layer"
+        return {**out, **{name: {"computed": False, "reason": why} for name in IS_NAMES}}
+    if gen_features:
+        probs = gathered_frame_features(gen_features, n, key="inception_probs")
+    else:
+        probs = _gen_class_probs(videos, ev.is_weights, device)
+    return {**out, **inception_scores(probs)}

@@ -41,6 +41,9 @@ COLUMNS = [
 # <name>_high, <name>_n_generated, <name>_n_real, <name>_note ("not computed: ..." where it was not).
 ALSO_TITLES = {"fid_avg_train": "FID-avg vs train", "fid_avg_test": "FID-avg vs test",
                "fid_first_train": "FID-first vs train", "fid_first_test": "FID-first vs test",
+               "is_avg_1": "IS-avg (1 split)", "is_avg_10": "IS-avg (10 splits)", "is_first_1": "IS-first (1 split)",
+               "is_first_10": "IS-first (10 splits)", "c3d_fid": "FID (C3D, paper Table 1)",
+               "c3d_is": "IS (C3D, paper Table 1)",
                "fvd2048_16f": "FVD 2048/16f (StyleGAN-V convention)"}
 ALSO_FIELDS = ("", "_low", "_high", "_n_generated", "_n_real", "_note")
 
