@@ -372,3 +372,24 @@ def test_further_metrics_get_their_own_columns_or_a_not_computed_note(tmp_path):
     md = tables.to_markdown(built, spec)
     assert "FVD 2048/16f (StyleGAN-V convention)" in md
     assert "95.50 [80.00, 111.00], N 32 / 64" in md and "not computed: needs 16-frame videos (these have 10)" in md
+
+
+def test_further_metrics_carry_the_papers_number_of_the_same_metric(tmp_path):
+    """Table 4 (images per video 0): FID-avg vs test sits beside the paper's FID-avg on its validation set
+    (37.40), IS-avg (1 split) beside 7.91; fvd2048_16f has no paper number (no column)."""
+    m = {"metric": "fvd", "value": 100.0, "interval": [90.0, 110.0], "n_real": 64, "n_generated": 32,
+         "also": {"fid_avg_test": {"computed": True, "value": 50.0, "interval": [45.0, 55.0], "n_generated": 32,
+                                   "n_real": 64},
+                  "is_avg_1": {"computed": True, "value": 3.0, "interval": None, "n_generated": 32, "n_real": 0},
+                  "fvd2048_16f": {"computed": False, "reason": "needs 16-frame videos (these have 10)"}}}
+    (tmp_path / "m.json").write_text(json.dumps(m))
+    spec = {"table": "joint_training", "experiment": "t", "paper": {"table": "T4_joint_training", "metric": "FVD_val"},
+            "rows": [{"keys": {"images_per_video": 0}, "run": "img0", "setting": "s",
+                      "metrics": str(tmp_path / "m.json"), "samples": ""}]}
+    rows = tables.build_rows(spec)
+    assert rows[0]["paper_value"] == 205.42
+    assert rows[0]["fid_avg_test_paper"] == 37.40 and rows[0]["is_avg_1_paper"] == 7.91
+    assert math.isnan(rows[0]["fvd2048_16f_paper"])
+    md = tables.to_markdown(rows, spec)
+    assert "| paper FID_avg_val |" in md and "| paper IS_avg_1split |" in md and "paper fvd2048" not in md
+    assert "| 37.40 |" in md

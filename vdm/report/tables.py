@@ -45,7 +45,12 @@ ALSO_TITLES = {"fid_avg_train": "FID-avg vs train", "fid_avg_test": "FID-avg vs 
                "is_first_10": "IS-first (10 splits)", "c3d_fid": "FID (C3D, paper Table 1)",
                "c3d_is": "IS (C3D, paper Table 1)",
                "fvd2048_16f": "FVD 2048/16f (StyleGAN-V convention)"}
-ALSO_FIELDS = ("", "_low", "_high", "_n_generated", "_n_real", "_note")
+ALSO_FIELDS = ("", "_low", "_high", "_n_generated", "_n_real", "_note", "_paper")
+# The paper's name of each (paper_tables.csv "metric"; the paper's validation set is our test split).
+ALSO_PAPER_METRIC = {"fid_avg_train": "FID_avg_train", "fid_avg_test": "FID_avg_val",
+                     "fid_first_train": "FID_first_train", "fid_first_test": "FID_first_val",
+                     "is_avg_1": "IS_avg_1split", "is_avg_10": "IS_avg_10split", "is_first_1": "IS_first_1split",
+                     "is_first_10": "IS_first_10split", "c3d_fid": "FID_C3D", "c3d_is": "IS_C3D"}
 
 
 class ReportError(ValueError):
@@ -135,6 +140,7 @@ def build_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         )
         for name, extra in (m.get("also") or {}).items():
             row.update(also_columns(name, extra))
+            row[f"{name}_paper"] = _paper_value(ref, name, r["keys"])
         p = paper_match(ref, r["keys"])
         row.update(
             paper_table=ref["table"] if ref else "",
@@ -144,6 +150,17 @@ def build_rows(spec: Mapping[str, Any]) -> list[dict[str, Any]]:
         )
         out.append(row)
     return out
+
+
+def _paper_value(ref: Mapping[str, Any] | None, name: str, keys: Mapping[str, Any]) -> float:
+    """The paper's number of further metric ``name`` for the row with ``keys`` (NaN if the paper has none)."""
+    metric = ALSO_PAPER_METRIC.get(name)
+    if not ref or metric is None:
+        return math.nan
+    if not any(p["table"] == ref["table"] and p["metric"] == metric for p in paper_table_rows()):
+        return math.nan
+    p = paper_match({**ref, "metric": metric}, keys)
+    return float(p["value"]) if p else math.nan
 
 
 def also_columns(name: str, extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -201,8 +218,10 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
     keys = [k for k in KEY_COLUMNS if any(k in r for r in rows)]
     metric = (rows[0]["metric"] if rows else "").upper()
     also = also_names(rows)
+    with_paper = {n for n in also if any(not math.isnan(r.get(f"{n}_paper", math.nan)) for r in rows)}
     head = [KEY_COLUMNS[k] for k in keys] + [f"{metric} (ours)", "interval", "N gen / real", "run / setting"]
-    head += [ALSO_TITLES[n] for n in also]
+    for n in also:
+        head += [ALSO_TITLES[n]] + ([f"paper {ALSO_PAPER_METRIC[n]}"] if n in with_paper else [])
     if ref:
         head.append(f"paper {ref['table']} {ref['metric']}")
     lines.append("| " + " | ".join(head) + " |")
@@ -216,7 +235,8 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
             _fmt(r["value"]), interval, f"{_fmt(r['n_generated'])} / {_fmt(r['n_real'])}",
             f"`{r['run']}/{r['setting']}`",
         ]
-        cells += [_also_cell(r, n) for n in also]
+        for n in also:
+            cells += [_also_cell(r, n)] + ([_fmt(r.get(f"{n}_paper", math.nan))] if n in with_paper else [])
         if ref:
             cells.append(_fmt(r["paper_value"]))
         lines.append("| " + " | ".join(cells) + " |")
