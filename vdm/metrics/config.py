@@ -47,7 +47,7 @@ class EvalConfig:
     # FID-first (its first frame), each against the real clips of every split in frame_fid_splits (the
     # paper: training and validation set). Costs one Inception pass per frame (~0.13 s on one CPU thread).
     frame_fid: bool = False
-    frame_fid_splits: tuple[str, ...] = ("train", "test")
+    frame_fid_splits: tuple[str, ...] = ("train", "test")  # the real splits frame FID is measured against
     # IS-avg / IS-first (class probabilities of the Inception logits, averaged over a video's frames / of its
     # first frame; 1 and 10 splits), with evaluate.frame_fid: needs pytorch-fid's published weights file
     # pt_inception-2015-12-05-6726825d.pth (the logits layer; no package ships it). "" = not computed.

@@ -21,7 +21,8 @@ from vdm.artifacts import ArtifactError
 from vdm.artifacts.samples import read_samples_header
 from vdm.config import ExperimentConfig, to_dict
 from vdm.data.loader import eval_clips
-from vdm.metrics import fvd, i3d
+from vdm.metrics import fvd, i3d, inception
+from vdm.metrics.inception_net import PYTORCH_FID_FILE, inception_score, load_pytorch_fid_weights
 from vdm.utils.io import save_npz, sha256_file
 
 log = logging.getLogger("vdm.evaluate")
@@ -86,8 +87,6 @@ def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | P
 
 
 def frame_detector_info() -> dict[str, Any]:
-    from vdm.metrics import inception
-
     return {"detector_id": inception.DETECTOR_ID, "weights_sha256": inception.WEIGHTS_SHA256,
             "preprocess": inception.PREPROCESS_ID, "features": "pool3 [avg over frames, first frame]",
             "cache_format": fvd.CACHE_FORMAT}
@@ -98,8 +97,6 @@ def real_frame_features(cfg: ExperimentConfig, frames: int, split: str, *, real_
     """Inception features [N, 2, 2048] (per clip: averaged over its frames, its first frame) of the real clips
     of ``split`` (the FVD's clip protocol: evaluate.num_real clips of ``frames`` frames, evaluate.real_seed),
     cached in ``real_cache`` (or under evaluate.cache_dir) by their key."""
-    from vdm.metrics import inception
-
     ev = cfg.evaluate
     data = {k: v for k, v in to_dict(cfg.data).items() if k not in TRAIN_ONLY_DATA_FIELDS}
     info = {**frame_detector_info(),
@@ -177,9 +174,6 @@ def _gen_class_probs(videos: np.ndarray, weights: str, device: str) -> np.ndarra
     frame (FIDInceptionV3 with pytorch-fid's weights)."""
     import torch
 
-    from vdm.metrics import inception
-    from vdm.metrics.inception_net import load_pytorch_fid_weights
-
     net = load_pytorch_fid_weights(weights, device)
     out = []
     with torch.inference_mode():
@@ -191,8 +185,6 @@ def _gen_class_probs(videos: np.ndarray, weights: str, device: str) -> np.ndarra
 
 
 def _gen_frame_features(videos: np.ndarray, device: str, progress: bool) -> np.ndarray:
-    from vdm.metrics import inception
-
     f = inception.video_frame_features(videos, inception.load_inception(device=device), device=device,
                                        progress=progress, desc="Inception generated")
     return np.stack([f["avg"], f["first"]], axis=1)  # [n, 2, 2048]
@@ -314,8 +306,6 @@ IS_NAMES = ("is_avg_1", "is_avg_10", "is_first_1", "is_first_10")
 def inception_scores(probs: np.ndarray) -> dict[str, dict[str, Any]]:
     """IS-avg / IS-first with 1 and 10 splits of generated class probabilities [N, 2, 1008] (10 splits: the mean
     over splits, interval = mean ± std over splits, the usual report)."""
-    from vdm.metrics.inception_net import inception_score
-
     out: dict[str, dict[str, Any]] = {}
     for k, kind in enumerate(("avg", "first")):
         for splits in (1, 10):
@@ -355,8 +345,6 @@ def _frame_metrics(cfg: ExperimentConfig, samples: str | Path, frames: int, gen_
                                        progress=progress)[0] for split in ev.frame_fid_splits}
     out.update(frame_fids(real, gen, ev))
     if not ev.is_weights:
-        from vdm.metrics.inception_net import PYTORCH_FID_FILE
-
         why = f"needs pytorch-fid's {PYTORCH_FID_FILE} (evaluate.is_weights): the Inception logits layer"
         return {**out, **{name: {"computed": False, "reason": why} for name in IS_NAMES}}
     if gen_features:

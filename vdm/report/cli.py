@@ -22,6 +22,7 @@ from pathlib import Path
 
 from vdm.cliargs import fail
 from vdm.report import plots, tables
+from vdm.report.cascade import cascade_figures
 from vdm.report.plots import plot_loss
 from vdm.report.provenance import provenance
 from vdm.report.registry import title_of
@@ -108,8 +109,6 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_cascade(args: argparse.Namespace) -> int:
-    from vdm.report.cascade import cascade_figures
-
     cascade_figures(args.low, args.high, args.gif, args.png, videos=args.videos)
     log.info("cascade -> %s, %s", args.gif, args.png)
     return 0
