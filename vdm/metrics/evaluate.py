@@ -126,12 +126,7 @@ def frame_fids(real: dict[str, np.ndarray], gen: np.ndarray, ev) -> dict[str, di
             entry: dict[str, Any] = {"computed": True, "value": value, "n_real": len(r), "n_generated": len(g),
                                      "split": split, "frames": "all, averaged" if kind == "avg" else "first",
                                      "reliable": min(len(r), len(g)) > r.shape[1], "interval": None}
-            if ev.num_bootstrap > 0:
-                info = fvd.bootstrap_interval(r, g, num=ev.num_bootstrap, level=ev.interval_level,
-                                              seed=ev.bootstrap_seed,
-                                              value=value if ev.bootstrap_bias_correction else None)
-                entry["interval"] = [info.pop("low"), info.pop("high")]
-                entry["interval_info"] = info
+            entry.update(fvd.bootstrap_entry(r, g, ev, value))
             out[f"fid_{kind}_{split}"] = entry
     return out
 
@@ -276,8 +271,8 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
     # further metrics of the same set, each {"computed": bool, "value", "interval", "n_*" | "reason"}
     result["also"] = {"fvd2048_16f": fvd.fvd2048_16f(feats_real, feats_gen, frames, ev.features, ev,
                                                      progress=progress)}
-    result["also"].update(_frame_metrics(cfg, samples, frames, gen_features, device, progress,
-                                         real_frame_caches or {}, real is not None))
+    result["also"].update(_frame_metrics(cfg, None if gen_features else videos, int(shape[0]), frames, gen_features,
+                                         device, progress, real_frame_caches or {}, real is not None))
     for note in notes:
         log.warning("%s", note)
     return {
@@ -319,10 +314,12 @@ def inception_scores(probs: np.ndarray) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _frame_metrics(cfg: ExperimentConfig, samples: str | Path, frames: int, gen_features: Sequence[str | Path] | None,
-                   device: str, progress: bool, caches: dict[str, str | Path], real_npz: bool) -> dict[str, Any]:
+def _frame_metrics(cfg: ExperimentConfig, videos: np.ndarray | None, n: int, frames: int,
+                   gen_features: Sequence[str | Path] | None, device: str, progress: bool,
+                   caches: dict[str, str | Path], real_npz: bool) -> dict[str, Any]:
     """FID-avg / FID-first against each split of evaluate.frame_fid_splits, IS-avg / IS-first, and the C3D
-    metrics of UCF-101 -- or why each was not computed."""
+    metrics of UCF-101 -- or why each was not computed. ``videos``: the set's videos as :func:`evaluate`
+    read them (None with ``gen_features``, the per-chunk features); ``n``: the set's size."""
     ev = cfg.evaluate
     out: dict[str, Any] = {}
     if cfg.data.source == "ucf101":  # paper Table 1: FID and IS of a C3D network (TGANv2 protocol)
@@ -334,12 +331,9 @@ def _frame_metrics(cfg: ExperimentConfig, samples: str | Path, frames: int, gen_
               "real clips given as --real npz (frame FID uses each split's protocol clips)" if real_npz else "")
     if reason:
         return {**out, **{name: {"computed": False, "reason": reason} for name in (*names, *IS_NAMES)}}
-    n = None
     if gen_features:
-        n = int(read_samples_header(samples)[0][0])
         gen = gathered_frame_features(gen_features, n)
     else:
-        videos, _ = fvd.load_videos_npz(samples)
         gen = _gen_frame_features(videos, device, progress)
     real = {split: real_frame_features(cfg, frames, split, real_cache=caches.get(split), device=device,
                                        progress=progress)[0] for split in ev.frame_fid_splits}

@@ -232,6 +232,19 @@ def bootstrap_interval(feats_real: np.ndarray, feats_gen: np.ndarray, *, num: in
             "std": float(v.std(ddof=1)) if num > 1 else float("nan")}
 
 
+def bootstrap_entry(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, value: float, *, ddof: int = 1,
+                    progress: bool = False) -> dict[str, Any]:
+    """``{"interval": [low, high], "interval_info": {...}}`` of a distance ``value`` by :func:`bootstrap_interval`
+    with ``cfg``'s settings (bias-corrected when ``cfg.bootstrap_bias_correction``); ``{}`` when
+    ``cfg.num_bootstrap`` is 0. Shared by FVD, fvd2048_16f and the frame FIDs."""
+    if cfg.num_bootstrap <= 0:
+        return {}
+    info = bootstrap_interval(feats_real, feats_gen, num=cfg.num_bootstrap, level=cfg.interval_level,
+                              seed=cfg.bootstrap_seed, progress=progress,
+                              value=value if cfg.bootstrap_bias_correction else None, ddof=ddof)
+    return {"interval": [info.pop("low"), info.pop("high")], "interval_info": info}
+
+
 def chunk_fvds(feats_real: np.ndarray, feats_gen: np.ndarray, num_chunks: int) -> np.ndarray:
     """Distance of each of ``num_chunks`` disjoint, equal chunks of the generated set to all real features."""
     size = len(feats_gen) // num_chunks
@@ -281,15 +294,8 @@ def compute_fvd(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, 
             out["reliable"] = False
     else:
         out["value"] = frechet_distance(feats_real, feats_gen)
-        if cfg.num_bootstrap > 0:
-            info = bootstrap_interval(feats_real, feats_gen, num=cfg.num_bootstrap, level=cfg.interval_level,
-                                      seed=cfg.bootstrap_seed, progress=progress,
-                                      value=out["value"] if cfg.bootstrap_bias_correction else None)
-            out["interval"] = [info.pop("low"), info.pop("high")]
-            out["interval_info"] = info
-        else:
-            out["interval"] = None
-            out["interval_info"] = {"method": "none"}
+        out.update(bootstrap_entry(feats_real, feats_gen, cfg, out["value"], progress=progress)
+                   or {"interval": None, "interval_info": {"method": "none"}})
     out["warnings"] = notes
     for note in notes:
         warnings.warn(f"FVD: {note}", stacklevel=2)
@@ -324,11 +330,7 @@ def fvd2048_16f(feats_real: np.ndarray, feats_gen: np.ndarray, frames: int, feat
     out: dict[str, Any] = {"computed": True, "value": value, "n_real": len(real), "n_generated": len(gen),
                            "convention_n": STYLEGAN_V_N, "full_convention": len(real) == len(gen) == STYLEGAN_V_N,
                            "covariance": "biased (1/N)", "note": STYLEGAN_V_NOTE, "interval": None}
-    if cfg.num_bootstrap > 0:
-        info = bootstrap_interval(real, gen, num=cfg.num_bootstrap, level=cfg.interval_level, seed=cfg.bootstrap_seed,
-                                  progress=progress, value=value if cfg.bootstrap_bias_correction else None, ddof=0)
-        out["interval"] = [info.pop("low"), info.pop("high")]
-        out["interval_info"] = info
+    out.update(bootstrap_entry(real, gen, cfg, value, ddof=0, progress=progress))
     return out
 
 
