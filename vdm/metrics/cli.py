@@ -25,6 +25,7 @@ from vdm.cliargs import add_config_flags, config_from_args, fail, print_dry_run
 from vdm.config import ConfigError
 from vdm.data.common import DataError
 from vdm.metrics import fvd, i3d
+from vdm.metrics.c3d import C3DWeightsError
 from vdm.metrics.evaluate import evaluate, real_features, real_frame_features, sample_features
 from vdm.metrics.fvd import FVDError
 from vdm.metrics.i3d import I3DWeightsError
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = evaluate(cfg, args.samples, real=args.real, real_cache=args.real_cache,
                            device=args.device, progress=not args.quiet, gen_features=args.gen_features,
                            real_frame_caches=caches)
-    except (ConfigError, DataError, FVDError, I3DWeightsError, InceptionWeightsError) as e:
+    except (ConfigError, DataError, FVDError, I3DWeightsError, InceptionWeightsError, C3DWeightsError) as e:
         return fail("vdm evaluate", e)
     write_metrics(args.out, metrics)
     write_sidecar(args.out, {**run_record("evaluate"),

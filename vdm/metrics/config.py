@@ -52,6 +52,20 @@ class EvalConfig:
     # first frame; 1 and 10 splits), with evaluate.frame_fid: needs pytorch-fid's published weights file
     # pt_inception-2015-12-05-6726825d.pth (the logits layer; no package ships it). "" = not computed.
     is_weights: str = ""
+    # C3D FID / IS of paper Table 1 (UCF-101, TGANv2's protocol; vdm.metrics.c3d): the paths of TGANv2's
+    # published conv3d_deepnetA_ucf.npz (weights) and mean2.npz (mean clip), which no package ships, and the
+    # sha256 of each as published (recorded by the user: the files are read only when they match; this
+    # project cannot state the hashes itself). "" = not computed (a UCF-101 table then says what is needed).
+    c3d_weights: str = ""
+    c3d_weights_sha256: str = ""  # sha256 of the published conv3d_deepnetA_ucf.npz
+    c3d_mean: str = ""  # path of TGANv2's mean2.npz
+    c3d_mean_sha256: str = ""  # sha256 of the published mean2.npz
+    # Split of the real clips the C3D FID compares with (TGANv2: statistics of the training set); the clips
+    # follow the FVD's protocol (evaluate.num_real clips, evaluate.real_seed).
+    c3d_fid_split: str = "train"
+    # C3D IS: the generated set cut into this many equal parts, IS of each, reported as mean ± std over the
+    # parts (TGANv2: 10 sets of 2,048 samples, one split each; the paper: 10,000 samples).
+    c3d_is_splits: int = 10
     # Folder of the cached real-clip features (one file per split, data settings, seed and detector);
     # "" disables the cache unless `vdm evaluate --real-cache` names a file.
     cache_dir: str = "results/fvd_cache"
@@ -70,5 +84,18 @@ class EvalConfig:
         for split in self.frame_fid_splits:
             if split not in ("train", "test"):
                 raise ConfigError(f"frame_fid_splits: {split!r} is not a split (train, test)")
+        if self.c3d_weights or self.c3d_mean:
+            for key in ("c3d_weights", "c3d_mean", "c3d_weights_sha256", "c3d_mean_sha256"):
+                if not getattr(self, key):
+                    raise ConfigError(f"evaluate.{key} is empty: the C3D metrics need both of TGANv2's files "
+                                      "(c3d_weights, c3d_mean) and the sha256 of each")
+            for key in ("c3d_weights_sha256", "c3d_mean_sha256"):
+                h = getattr(self, key)
+                if len(h) != 64 or any(ch not in "0123456789abcdefABCDEF" for ch in h):
+                    raise ConfigError(f"evaluate.{key} must be a sha256 (64 hex digits), got {h!r}")
+        if self.c3d_fid_split not in ("train", "test"):
+            raise ConfigError(f"c3d_fid_split: {self.c3d_fid_split!r} is not a split (train, test)")
+        if self.c3d_is_splits < 1:
+            raise ConfigError(f"c3d_is_splits must be >= 1, got {self.c3d_is_splits}")
         if self.min_samples is not None and self.min_samples < 2:
             raise ConfigError(f"min_samples must be >= 2 or null, got {self.min_samples}")

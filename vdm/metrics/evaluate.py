@@ -21,7 +21,7 @@ from vdm.artifacts import ArtifactError
 from vdm.artifacts.samples import read_samples_header
 from vdm.config import ExperimentConfig, to_dict
 from vdm.data.loader import eval_clips
-from vdm.metrics import fvd, i3d, inception
+from vdm.metrics import c3d, fvd, i3d, inception
 from vdm.metrics.inception_net import PYTORCH_FID_FILE, inception_score, load_pytorch_fid_weights
 from vdm.utils.io import save_npz, sha256_file
 
@@ -114,6 +114,59 @@ def real_frame_features(cfg: ExperimentConfig, frames: int, split: str, *, real_
     return feats, {**info["real"], "cache": str(cache_path) if cache_path else None}
 
 
+def c3d_detector_info(ev) -> dict[str, Any]:
+    """What identifies C3D outputs: the network, the pinned hashes of TGANv2's two files, the preprocessing."""
+    return {"detector_id": c3d.DETECTOR_ID, "weights_sha256": ev.c3d_weights_sha256.lower(),
+            "mean_sha256": ev.c3d_mean_sha256.lower(), "preprocess": c3d.PREPROCESS_ID,
+            "cache_format": fvd.CACHE_FORMAT}
+
+
+def _c3d_outputs(videos: np.ndarray, ev, device: str, progress: bool, desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """(fc7 features [N, 4096], class probabilities [N, 101]) of uint8 videos [N, 16, H, W, C] with the
+    pinned files of evaluate.c3d_weights / c3d_mean."""
+    net = c3d.load_c3d(ev.c3d_weights, ev.c3d_weights_sha256, device)
+    mean = c3d.load_mean(ev.c3d_mean, ev.c3d_mean_sha256)
+    return c3d.c3d_outputs(videos, net, mean, batch_size=ev.batch_size, device=device, progress=progress, desc=desc)
+
+
+def real_c3d_features(cfg: ExperimentConfig, frames: int, *, device: str | None = None,
+                      progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+    """C3D fc7 features [N, 4096] of the real clips of evaluate.c3d_fid_split (the FVD's clip protocol:
+    evaluate.num_real clips of ``frames`` frames, evaluate.real_seed), cached under evaluate.cache_dir."""
+    ev = cfg.evaluate
+    split = ev.c3d_fid_split
+    data = {k: v for k, v in to_dict(cfg.data).items() if k not in TRAIN_ONLY_DATA_FIELDS}
+    info = {**c3d_detector_info(ev),
+            "real": {"source": "eval_clips", "data": data, "split": split, "num": ev.num_real, "seed": ev.real_seed,
+                     "frames": int(frames)}}
+
+    def compute() -> np.ndarray:
+        clips = np.asarray(eval_clips(cfg.data, split, ev.num_real, ev.real_seed, frames=frames))
+        return _c3d_outputs(clips, ev, device or "cpu", progress, f"C3D real {split}")[0]
+
+    cache_path = fvd.default_cache_path(ev, info, f"{split}-c3d")
+    feats, _ = fvd.cached_features(cache_path, info, compute)
+    return feats, {**info["real"], "cache": str(cache_path) if cache_path else None}
+
+
+def c3d_metrics(real: np.ndarray, feats: np.ndarray, probs: np.ndarray, ev) -> dict[str, dict[str, Any]]:
+    """{"c3d_fid", "c3d_is"} (paper Table 1, TGANv2's protocol) of generated C3D features [N, 4096] and class
+    probabilities [N, 101] against real features [M, 4096]: FID with the bootstrap interval of FVD's; IS of
+    evaluate.c3d_is_splits equal parts of the set, mean ± std over the parts."""
+    r, g = real.astype(np.float64), feats.astype(np.float64)
+    value = fvd.frechet_distance_fast(r, g)
+    fid: dict[str, Any] = {"computed": True, "value": value, "n_real": len(r), "n_generated": len(g),
+                           "split": ev.c3d_fid_split, "reliable": min(len(r), len(g)) > r.shape[1], "interval": None}
+    fid.update(fvd.bootstrap_entry(r, g, ev, value))
+    splits = ev.c3d_is_splits
+    if len(probs) < splits:
+        return {"c3d_fid": fid, "c3d_is": {"computed": False,
+                                           "reason": f"{len(probs)} videos < {splits} parts (evaluate.c3d_is_splits)"}}
+    mean, std = inception_score(probs, splits)
+    return {"c3d_fid": fid, "c3d_is": {"computed": True, "value": mean, "n_generated": len(probs), "n_real": 0,
+                                       "splits": splits, "interval": [mean - std, mean + std] if splits > 1 else None}}
+
+
 def frame_fids(real: dict[str, np.ndarray], gen: np.ndarray, ev) -> dict[str, dict[str, Any]]:
     """{"fid_avg_<split>", "fid_first_<split>": entry} of generated [N, 2, 2048] against each split's real
     [M, 2, 2048]: value (exact Fréchet distance, float64, unbiased covariances), bootstrap interval as FVD's,
@@ -160,6 +213,9 @@ def sample_features(cfg: ExperimentConfig, samples: str | Path, out: str | Path,
         arrays["inception_detector"] = np.array(json.dumps(frame_detector_info(), sort_keys=True))
         if ev.is_weights:  # class probabilities per video: [n, 2, 1008]
             arrays["inception_probs"] = _gen_class_probs(videos, ev.is_weights, device)
+    if ev.c3d_weights:  # C3D fc7 features [n, 4096] and class probabilities [n, 101] per video
+        arrays["c3d_features"], arrays["c3d_probs"] = _c3d_outputs(videos, ev, device, progress, "C3D generated")
+        arrays["c3d_detector"] = np.array(json.dumps(c3d_detector_info(ev), sort_keys=True))
     save_npz(out, arrays)
     return len(feats)
 
@@ -185,24 +241,27 @@ def _gen_frame_features(videos: np.ndarray, device: str, progress: bool) -> np.n
     return np.stack([f["avg"], f["first"]], axis=1)  # [n, 2, 2048]
 
 
-def gathered_frame_features(paths: Sequence[str | Path], n: int, key: str = "inception") -> np.ndarray:
-    """[n, 2, D]: the chunks' Inception features (``inception``) or class probabilities (``inception_probs``)
-    in sample order (after :func:`gathered_features` checked the chunks); an error names a chunk made without
-    ``evaluate.frame_fid`` / ``evaluate.is_weights`` or with another network."""
+def gathered_frame_features(paths: Sequence[str | Path], n: int, key: str = "inception",
+                            detector: dict[str, Any] | None = None) -> np.ndarray:
+    """[n, ...]: the chunks' Inception features (``inception``, [n, 2, 2048]) or class probabilities
+    (``inception_probs``), or their C3D features / probabilities (``c3d_features``, ``c3d_probs``; give
+    ``detector`` = :func:`c3d_detector_info`) in sample order (after :func:`gathered_features` checked the
+    chunks); an error names a chunk made without the setting or with another network."""
     parts = []
-    want = json.loads(json.dumps(frame_detector_info()))
+    network = "c3d" if key.startswith("c3d") else "inception"
+    want = json.loads(json.dumps(detector if detector is not None else frame_detector_info()))
     for p in paths:
         with np.load(p, allow_pickle=False) as z:
             if key not in z.files:
-                raise fvd.FVDError(f"{p}: no {key} (made with evaluate.frame_fid off or without evaluate.is_weights); "
-                                   "rerun its features job")
-            if json.loads(str(z["inception_detector"])) != want:
-                raise fvd.FVDError(f"{p}: Inception features of another network or preprocessing")
+                raise fvd.FVDError(f"{p}: no {key} (made with evaluate.frame_fid off or without evaluate.is_weights / "
+                                   "evaluate.c3d_weights); rerun its features job")
+            if json.loads(str(z[f"{network}_detector"])) != want:
+                raise fvd.FVDError(f"{p}: {network} features of another network, weights or preprocessing")
             parts.append((int(z["range"][0]), np.asarray(z[key])))
     parts.sort(key=lambda t: t[0])
     out = np.concatenate([f for _, f in parts])
     if len(out) != n:
-        raise fvd.FVDError(f"the chunks' Inception features cover {len(out)} of {n} samples")
+        raise fvd.FVDError(f"the chunks' {key} cover {len(out)} of {n} samples")
     return out
 
 
@@ -322,9 +381,17 @@ def _frame_metrics(cfg: ExperimentConfig, videos: np.ndarray | None, n: int, fra
     read them (None with ``gen_features``, the per-chunk features); ``n``: the set's size."""
     ev = cfg.evaluate
     out: dict[str, Any] = {}
-    if cfg.data.source == "ucf101":  # paper Table 1: FID and IS of a C3D network (TGANv2 protocol)
-        why = ("needs the C3D UCF-101 network of TGANv2 (no package ships its weights; its architecture is not "
-               "ported yet)")
+    if ev.c3d_weights:  # paper Table 1: FID and IS of TGANv2's C3D network
+        if gen_features:
+            feats = gathered_frame_features(gen_features, n, "c3d_features", c3d_detector_info(ev))
+            probs = gathered_frame_features(gen_features, n, "c3d_probs", c3d_detector_info(ev))
+        else:
+            feats, probs = _c3d_outputs(videos, ev, device, progress, "C3D generated")
+        real_c3d = real_c3d_features(cfg, frames, device=device, progress=progress)[0]
+        out.update(c3d_metrics(real_c3d, feats, probs, ev))
+    elif cfg.data.source == "ucf101":
+        why = (f"needs TGANv2's C3D UCF-101 files {c3d.C3D_FILE} and {c3d.MEAN_FILE} (evaluate.c3d_weights, "
+               "evaluate.c3d_mean, each with its sha256): no package ships them")
         out.update({name: {"computed": False, "reason": why} for name in ("c3d_fid", "c3d_is")})
     names = [f"fid_{kind}_{split}" for split in ev.frame_fid_splits for kind in ("avg", "first")]
     reason = ("evaluate.frame_fid is off" if not ev.frame_fid else
