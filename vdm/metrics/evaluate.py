@@ -28,16 +28,26 @@ from vdm.utils.io import save_npz, sha256_file
 log = logging.getLogger("vdm.evaluate")
 
 
-def _real_clips(cfg: ExperimentConfig, frames: int) -> np.ndarray:
-    ev = cfg.evaluate
-    clips = np.asarray(eval_clips(cfg.data, ev.split, ev.num_real, ev.real_seed, frames=frames))
-    log.info("real clips: %s from split %r (seed %d)", clips.shape, ev.split, ev.real_seed)
-    return clips
-
-
 # DataConfig fields that do not change the evaluation clips (training-only): left out of the cache
 # key so that runs differing only in these share one set of real features.
 TRAIN_ONLY_DATA_FIELDS = ("images_per_video", "num_classes", "shuffle_buffer", "image_pool", "flip", "verify")
+
+
+def eval_clips_record(cfg: ExperimentConfig, split: str, frames: int) -> dict[str, Any]:
+    """The provenance (and cache-key part) of the protocol's real clips of ``split``: evaluate.num_real clips of
+    ``frames`` frames, evaluate.real_seed, the data settings that change them."""
+    ev = cfg.evaluate
+    data = {k: v for k, v in to_dict(cfg.data).items() if k not in TRAIN_ONLY_DATA_FIELDS}
+    return {"source": "eval_clips", "data": data, "split": split, "num": ev.num_real, "seed": ev.real_seed,
+            "frames": int(frames)}
+
+
+def protocol_clips(cfg: ExperimentConfig, split: str, frames: int) -> np.ndarray:
+    """uint8 [evaluate.num_real, frames, H, W, C]: the real clips that :func:`eval_clips_record` describes."""
+    ev = cfg.evaluate
+    clips = np.asarray(eval_clips(cfg.data, split, ev.num_real, ev.real_seed, frames=frames))
+    log.info("real clips: %s from split %r (seed %d)", clips.shape, split, ev.real_seed)
+    return clips
 
 
 def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | Path | None = None,
@@ -66,13 +76,11 @@ def real_features(cfg: ExperimentConfig, frames: int, detector, *, real: str | P
             return fvd.extract_features(real_videos, _detector(), batch_size=ev.batch_size, device=device,
                                         progress=progress, desc="I3D real")
     else:
-        data = {k: v for k, v in to_dict(cfg.data).items() if k not in TRAIN_ONLY_DATA_FIELDS}
-        info["real"] = {"source": "eval_clips", "data": data, "split": ev.split, "num": ev.num_real,
-                        "seed": ev.real_seed, "frames": int(frames)}
+        info["real"] = eval_clips_record(cfg, ev.split, frames)
         split = ev.split
 
         def compute() -> np.ndarray:
-            clips = _real_clips(cfg, frames)
+            clips = protocol_clips(cfg, ev.split, frames)
             return fvd.extract_features(clips, _detector(), batch_size=ev.batch_size, device=device,
                                         progress=progress, desc="I3D real")
     cache_path = Path(real_cache) if real_cache else fvd.default_cache_path(ev, info, split)
@@ -98,13 +106,10 @@ def real_frame_features(cfg: ExperimentConfig, frames: int, split: str, *, real_
     of ``split`` (the FVD's clip protocol: evaluate.num_real clips of ``frames`` frames, evaluate.real_seed),
     cached in ``real_cache`` (or under evaluate.cache_dir) by their key."""
     ev = cfg.evaluate
-    data = {k: v for k, v in to_dict(cfg.data).items() if k not in TRAIN_ONLY_DATA_FIELDS}
-    info = {**frame_detector_info(),
-            "real": {"source": "eval_clips", "data": data, "split": split, "num": ev.num_real, "seed": ev.real_seed,
-                     "frames": int(frames)}}
+    info = {**frame_detector_info(), "real": eval_clips_record(cfg, split, frames)}
 
     def compute() -> np.ndarray:
-        clips = np.asarray(eval_clips(cfg.data, split, ev.num_real, ev.real_seed, frames=frames))
+        clips = protocol_clips(cfg, split, frames)
         f = inception.video_frame_features(clips, inception.load_inception(device=device or "cpu"),
                                            device=device or "cpu", progress=progress, desc=f"Inception real {split}")
         return np.stack([f["avg"], f["first"]], axis=1)  # [N, 2, 2048]
@@ -121,50 +126,67 @@ def c3d_detector_info(ev) -> dict[str, Any]:
             "cache_format": fvd.CACHE_FORMAT}
 
 
-def _c3d_outputs(videos: np.ndarray, ev, device: str, progress: bool, desc: str) -> tuple[np.ndarray, np.ndarray]:
-    """(fc7 features [N, 4096], class probabilities [N, 101]) of uint8 videos [N, 16, H, W, C] with the
-    pinned files of evaluate.c3d_weights / c3d_mean."""
-    net = c3d.load_c3d(ev.c3d_weights, ev.c3d_weights_sha256, device)
-    mean = c3d.load_mean(ev.c3d_mean, ev.c3d_mean_sha256)
+def load_c3d_files(ev, device: str) -> tuple[c3d.C3DUCF101, np.ndarray]:
+    """(network, cropped mean clip) from the pinned files of evaluate.c3d_weights / c3d_mean."""
+    return (c3d.load_c3d(ev.c3d_weights, ev.c3d_weights_sha256, device),
+            c3d.load_mean(ev.c3d_mean, ev.c3d_mean_sha256))
+
+
+def _c3d_outputs(videos: np.ndarray, ev, device: str, progress: bool, desc: str,
+                 files: tuple[c3d.C3DUCF101, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(fc7 features [N, 4096], class probabilities [N, 101]) of uint8 videos [N, 16, H, W, C]; ``files``:
+    :func:`load_c3d_files`' result (loaded here when None)."""
+    net, mean = files if files is not None else load_c3d_files(ev, device)
     return c3d.c3d_outputs(videos, net, mean, batch_size=ev.batch_size, device=device, progress=progress, desc=desc)
 
 
-def real_c3d_features(cfg: ExperimentConfig, frames: int, *, device: str | None = None,
-                      progress: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+def real_c3d_features(cfg: ExperimentConfig, frames: int, *, device: str | None = None, progress: bool = True,
+                      files: tuple[c3d.C3DUCF101, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """C3D fc7 features [N, 4096] of the real clips of evaluate.c3d_fid_split (the FVD's clip protocol:
-    evaluate.num_real clips of ``frames`` frames, evaluate.real_seed), cached under evaluate.cache_dir."""
+    evaluate.num_real clips of ``frames`` frames, evaluate.real_seed), cached under evaluate.cache_dir.
+    ``files``: the loaded network and mean clip, or None: loaded only if the features must be computed."""
     ev = cfg.evaluate
     split = ev.c3d_fid_split
-    data = {k: v for k, v in to_dict(cfg.data).items() if k not in TRAIN_ONLY_DATA_FIELDS}
-    info = {**c3d_detector_info(ev),
-            "real": {"source": "eval_clips", "data": data, "split": split, "num": ev.num_real, "seed": ev.real_seed,
-                     "frames": int(frames)}}
+    info = {**c3d_detector_info(ev), "real": eval_clips_record(cfg, split, frames)}
 
     def compute() -> np.ndarray:
-        clips = np.asarray(eval_clips(cfg.data, split, ev.num_real, ev.real_seed, frames=frames))
-        return _c3d_outputs(clips, ev, device or "cpu", progress, f"C3D real {split}")[0]
+        return _c3d_outputs(protocol_clips(cfg, split, frames), ev, device or "cpu", progress, f"C3D real {split}",
+                            files)[0]
 
     cache_path = fvd.default_cache_path(ev, info, f"{split}-c3d")
     feats, _ = fvd.cached_features(cache_path, info, compute)
     return feats, {**info["real"], "cache": str(cache_path) if cache_path else None}
 
 
+def fid_entry(real: np.ndarray, gen: np.ndarray, ev, **labels: Any) -> dict[str, Any]:
+    """A Fréchet distance of generated features [N, D] to real ones [M, D] as a metrics entry: value (exact,
+    float64, unbiased covariances), N, the small-sample flag (fewer than D + 1 on a side), the bootstrap
+    interval as FVD's, and ``labels`` (split, frames, ...)."""
+    r, g = real.astype(np.float64), gen.astype(np.float64)
+    value = fvd.frechet_distance_fast(r, g)
+    entry: dict[str, Any] = {"computed": True, "value": value, "n_real": len(r), "n_generated": len(g), **labels,
+                             "reliable": min(len(r), len(g)) > r.shape[1], "interval": None}
+    entry.update(fvd.bootstrap_entry(r, g, ev, value))
+    return entry
+
+
+def is_entry(probs: np.ndarray, splits: int, too_few: str) -> dict[str, Any]:
+    """The IS of class probabilities [N, C] with ``splits`` equal parts as a metrics entry (more than one part:
+    value = mean over the parts, interval = mean ± std); "not computed: ``too_few``" when N < splits."""
+    if len(probs) < splits:
+        return {"computed": False, "reason": too_few}
+    mean, std = inception_score(probs, splits)
+    return {"computed": True, "value": mean, "n_generated": len(probs), "n_real": 0, "splits": splits,
+            "interval": [mean - std, mean + std] if splits > 1 else None}
+
+
 def c3d_metrics(real: np.ndarray, feats: np.ndarray, probs: np.ndarray, ev) -> dict[str, dict[str, Any]]:
     """{"c3d_fid", "c3d_is"} (paper Table 1, TGANv2's protocol) of generated C3D features [N, 4096] and class
     probabilities [N, 101] against real features [M, 4096]: FID with the bootstrap interval of FVD's; IS of
     evaluate.c3d_is_splits equal parts of the set, mean ± std over the parts."""
-    r, g = real.astype(np.float64), feats.astype(np.float64)
-    value = fvd.frechet_distance_fast(r, g)
-    fid: dict[str, Any] = {"computed": True, "value": value, "n_real": len(r), "n_generated": len(g),
-                           "split": ev.c3d_fid_split, "reliable": min(len(r), len(g)) > r.shape[1], "interval": None}
-    fid.update(fvd.bootstrap_entry(r, g, ev, value))
     splits = ev.c3d_is_splits
-    if len(probs) < splits:
-        return {"c3d_fid": fid, "c3d_is": {"computed": False,
-                                           "reason": f"{len(probs)} videos < {splits} parts (evaluate.c3d_is_splits)"}}
-    mean, std = inception_score(probs, splits)
-    return {"c3d_fid": fid, "c3d_is": {"computed": True, "value": mean, "n_generated": len(probs), "n_real": 0,
-                                       "splits": splits, "interval": [mean - std, mean + std] if splits > 1 else None}}
+    return {"c3d_fid": fid_entry(real, feats, ev, split=ev.c3d_fid_split),
+            "c3d_is": is_entry(probs, splits, f"{len(probs)} videos < {splits} parts (evaluate.c3d_is_splits)")}
 
 
 def frame_fids(real: dict[str, np.ndarray], gen: np.ndarray, ev) -> dict[str, dict[str, Any]]:
@@ -174,13 +196,8 @@ def frame_fids(real: dict[str, np.ndarray], gen: np.ndarray, ev) -> dict[str, di
     out: dict[str, dict[str, Any]] = {}
     for split, feats in real.items():
         for k, kind in enumerate(("avg", "first")):
-            r, g = feats[:, k].astype(np.float64), gen[:, k].astype(np.float64)
-            value = fvd.frechet_distance_fast(r, g)
-            entry: dict[str, Any] = {"computed": True, "value": value, "n_real": len(r), "n_generated": len(g),
-                                     "split": split, "frames": "all, averaged" if kind == "avg" else "first",
-                                     "reliable": min(len(r), len(g)) > r.shape[1], "interval": None}
-            entry.update(fvd.bootstrap_entry(r, g, ev, value))
-            out[f"fid_{kind}_{split}"] = entry
+            out[f"fid_{kind}_{split}"] = fid_entry(feats[:, k], gen[:, k], ev, split=split,
+                                                   frames="all, averaged" if kind == "avg" else "first")
     return out
 
 
@@ -363,13 +380,7 @@ def inception_scores(probs: np.ndarray) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for k, kind in enumerate(("avg", "first")):
         for splits in (1, 10):
-            if len(probs) < splits:
-                out[f"is_{kind}_{splits}"] = {"computed": False, "reason": f"{len(probs)} videos < {splits} splits"}
-                continue
-            mean, std = inception_score(probs[:, k], splits)
-            out[f"is_{kind}_{splits}"] = {"computed": True, "value": mean, "n_generated": len(probs), "n_real": 0,
-                                          "splits": splits,
-                                          "interval": [mean - std, mean + std] if splits > 1 else None}
+            out[f"is_{kind}_{splits}"] = is_entry(probs[:, k], splits, f"{len(probs)} videos < {splits} splits")
     return out
 
 
@@ -385,9 +396,11 @@ def _frame_metrics(cfg: ExperimentConfig, videos: np.ndarray | None, n: int, fra
         if gen_features:
             feats = gathered_frame_features(gen_features, n, "c3d_features", c3d_detector_info(ev))
             probs = gathered_frame_features(gen_features, n, "c3d_probs", c3d_detector_info(ev))
+            files = None  # the network is loaded only if the real clips' features are not cached
         else:
-            feats, probs = _c3d_outputs(videos, ev, device, progress, "C3D generated")
-        real_c3d = real_c3d_features(cfg, frames, device=device, progress=progress)[0]
+            files = load_c3d_files(ev, device)  # once for the generated and the real clips
+            feats, probs = _c3d_outputs(videos, ev, device, progress, "C3D generated", files)
+        real_c3d = real_c3d_features(cfg, frames, device=device, progress=progress, files=files)[0]
         out.update(c3d_metrics(real_c3d, feats, probs, ev))
     elif cfg.data.source == "ucf101":
         why = (f"needs TGANv2's C3D UCF-101 files {c3d.C3D_FILE} and {c3d.MEAN_FILE} (evaluate.c3d_weights, "
