@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import numpy as np
 import torch
+from _threads import time_by_threads
 
 from vdm.metrics import c3d
 
@@ -37,19 +36,12 @@ def main() -> None:
     mean = np.zeros((3, c3d.FRAMES, c3d.INPUT_SIZE, c3d.INPUT_SIZE), np.float32)
     c3d.c3d_outputs(clips[: args.batch], net, mean, batch_size=args.batch)  # warm-up
     rate = 0.0
-    for threads in (int(t) for t in args.threads.split(",")):
-        torch.set_num_threads(threads)
-        walls, cpus = [], []
-        for _ in range(args.repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            c3d.c3d_outputs(clips, net, mean, batch_size=args.batch)
-            walls.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - c0)
-        rate = args.clips / min(walls)
-        print(json.dumps({"threads": threads, "clips": args.clips, "size": args.size,
-                          "clips_per_s_best": round(rate, 2),
-                          "clips_per_s_median": round(args.clips / statistics.median(walls), 2),
-                          "cpu_s_per_clip": round(min(cpus) / args.clips, 3)}))
+    for t in time_by_threads(lambda: c3d.c3d_outputs(clips, net, mean, batch_size=args.batch), args.clips,
+                             args.threads, args.repeats):
+        rate = t["per_s_best"]
+        print(json.dumps({"threads": t["threads"], "clips": args.clips, "size": args.size,
+                          "clips_per_s_best": round(rate, 2), "clips_per_s_median": round(t["per_s_median"], 2),
+                          "cpu_s_per_clip": round(t["cpu_s_per_item"], 3)}))
     print(f"paper Table 1's 10,000 samples at this rate: {10000 / rate / 60:.0f} min")
     print(f"clips_per_s={rate:.2f}")
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import numpy as np
-import torch
+from _threads import time_by_threads
 
 from vdm.metrics import inception
 
@@ -33,19 +31,12 @@ def main() -> None:
     model = inception.load_inception()
     inception.frame_features(frames[: args.batch], model, batch_size=args.batch)  # warm-up
     rate = 0.0
-    for threads in (int(t) for t in args.threads.split(",")):
-        torch.set_num_threads(threads)
-        walls, cpus = [], []
-        for _ in range(args.repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            inception.frame_features(frames, model, batch_size=args.batch)
-            walls.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - c0)
-        rate = args.frames / min(walls)
-        print(json.dumps({"threads": threads, "frames": args.frames, "size": args.size,
-                          "frames_per_s_best": round(rate, 2),
-                          "frames_per_s_median": round(args.frames / statistics.median(walls), 2),
-                          "cpu_s_per_frame": round(min(cpus) / args.frames, 4)}))
+    for t in time_by_threads(lambda: inception.frame_features(frames, model, batch_size=args.batch), args.frames,
+                             args.threads, args.repeats):
+        rate = t["per_s_best"]
+        print(json.dumps({"threads": t["threads"], "frames": args.frames, "size": args.size,
+                          "frames_per_s_best": round(rate, 2), "frames_per_s_median": round(t["per_s_median"], 2),
+                          "cpu_s_per_frame": round(t["cpu_s_per_item"], 4)}))
     # the demo (config/config.yaml with evaluate.frame_fid): 64 real clips x 10 frames x 2 splits, 16 x 10 per set
     print(f"demo real clips (2 x 64 x 10 frames): {1280 / rate:.0f} s; one sample set (16 x 10): {160 / rate:.0f} s")
     print(f"frames_per_s={rate:.2f}")
