@@ -71,6 +71,30 @@ def write_config(path: Path, cfg: dict[str, Any]) -> Path:
     return path
 
 
+def chunked_set_with_features(folder: Path, cfg_path: Path, videos, ranges: list[tuple[int, int]],
+                              settings: dict[str, Any]) -> tuple[Path, list[str]]:
+    """A sample set of ``videos`` written as chunks over ``ranges`` (with their chunk records), each chunk's
+    `vdm evaluate --features-only` file, and the gathered set: (``folder``/samples.npz, [features files])."""
+    import numpy as np
+
+    from vdm.__main__ import main
+    from vdm.artifacts.samples import gather_samples, write_samples
+
+    chunks, feats = [], []
+    for i, (lo, hi) in enumerate(ranges):
+        p = folder / f"chunk{i}.npz"
+        write_samples(p, {"seeds": np.arange(lo, hi), "videos": videos[lo:hi]},
+                      {**settings, "chunk": {"index": i, "range": [lo, hi], "num_samples": len(videos)}})
+        chunks.append(p)
+        f = folder / f"feat{i}.npz"
+        assert main(["evaluate", "--config", str(cfg_path), "--features-only", "--samples", str(p), "--out", str(f),
+                     "--quiet"]) == 0
+        feats.append(str(f))
+    samples = folder / "samples.npz"
+    gather_samples(samples, chunks)
+    return samples, feats
+
+
 @pytest.fixture(scope="session")
 def tiny_shards(tmp_path_factory) -> Path:
     """Real webdataset shards of the tiny Moving-MNIST train split, written by ``vdm shard``."""

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import chunked_set_with_features
 
 from vdm.metrics import c3d
 
@@ -159,7 +160,6 @@ def test_evaluate_reports_c3d_fid_and_is_the_same_from_chunk_features(files, tmp
     path gives the same numbers; FID of the real features with themselves is 0, and real clips of the test
     split are far closer to those of the train split than the noise videos are."""
     from vdm.__main__ import main
-    from vdm.artifacts.samples import gather_samples, write_samples
     from vdm.metrics.evaluate import c3d_metrics
 
     weights, w_sha, mean, m_sha, _ = files
@@ -178,19 +178,8 @@ def test_evaluate_reports_c3d_fid_and_is_the_same_from_chunk_features(files, tmp
     for split in ("train", "test"):
         assert main(["shard", "--config", str(cfg_path), "--split", split, "--quiet"]) == 0
     videos = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 16, 1), dtype=np.uint8)
-    settings = {"sample": {"steps": 8}, "experiment": "c3d-test"}
-    chunks, feats = [], []
-    for i, (lo, hi) in enumerate([(0, 3), (3, 6)]):
-        p = tmp_path / f"chunk{i}.npz"
-        write_samples(p, {"seeds": np.arange(lo, hi), "videos": videos[lo:hi]},
-                      {**settings, "chunk": {"index": i, "range": [lo, hi], "num_samples": 6}})
-        chunks.append(p)
-        f = tmp_path / f"feat{i}.npz"
-        assert main(["evaluate", "--config", str(cfg_path), "--features-only", "--samples", str(p), "--out", str(f),
-                     "--quiet"]) == 0
-        feats.append(str(f))
-    samples = tmp_path / "samples.npz"
-    gather_samples(samples, chunks)
+    samples, feats = chunked_set_with_features(tmp_path, cfg_path, videos, [(0, 3), (3, 6)],
+                                               {"sample": {"steps": 8}, "experiment": "c3d-test"})
     whole, chunked = tmp_path / "whole.json", tmp_path / "chunked.json"
     common = ["evaluate", "--config", str(cfg_path), "--samples", str(samples), "--quiet"]
     with pytest.warns(UserWarning, match="too few samples"):

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import yaml
+from conftest import chunked_set_with_features
 
 from vdm.metrics import fvd, i3d
 from vdm.metrics.config import EvalConfig
@@ -321,7 +322,7 @@ def test_fvd_from_per_chunk_features_equals_fvd_of_the_whole_set(tmp_path, capsy
     """`--features-only` per chunk + `--gen-features`: byte for byte the metrics of the whole-set evaluation
     (chunks of whole I3D batches); features of a missing chunk or of another set are refused."""
     from vdm.__main__ import main
-    from vdm.artifacts.samples import gather_samples, write_samples
+    from vdm.artifacts.samples import write_samples
 
     cfg = {
         "name": "fvd-chunks",
@@ -340,19 +341,8 @@ def test_fvd_from_per_chunk_features_equals_fvd_of_the_whole_set(tmp_path, capsy
     real_mtime = real.stat().st_mtime_ns
 
     videos = np.random.default_rng(1).integers(0, 256, size=(8, 9, 16, 16, 1), dtype=np.uint8)
-    settings = {"sample": {"steps": 8}, "experiment": "fvd-chunks"}
-    chunks, feats = [], []
-    for i, (lo, hi) in enumerate([(0, 4), (4, 6), (6, 8)]):
-        p = tmp_path / f"chunk{i}.npz"
-        write_samples(p, {"seeds": np.arange(lo, hi), "videos": videos[lo:hi]},
-                      {**settings, "chunk": {"index": i, "range": [lo, hi], "num_samples": 8}})
-        chunks.append(p)
-        f = tmp_path / f"feat{i}.npz"
-        assert main(["evaluate", "--config", str(cfg_path), "--features-only", "--samples", str(p), "--out", str(f),
-                     "--quiet"]) == 0
-        feats.append(str(f))
-    samples = tmp_path / "samples.npz"
-    gather_samples(samples, chunks)
+    samples, feats = chunked_set_with_features(tmp_path, cfg_path, videos, [(0, 4), (4, 6), (6, 8)],
+                                               {"sample": {"steps": 8}, "experiment": "fvd-chunks"})
     whole, chunked = tmp_path / "whole.json", tmp_path / "chunked.json"
     common = ["evaluate", "--config", str(cfg_path), "--samples", str(samples), "--real-cache", str(real), "--quiet"]
     with pytest.warns(UserWarning, match="too few samples"):
