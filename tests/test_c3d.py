@@ -160,7 +160,6 @@ def test_evaluate_reports_c3d_fid_and_is_the_same_from_chunk_features(files, tmp
     path gives the same numbers; FID of the real features with themselves is 0, and real clips of the test
     split are far closer to those of the train split than the noise videos are."""
     from vdm.__main__ import main
-    from vdm.metrics.evaluate import c3d_metrics
 
     weights, w_sha, mean, m_sha, _ = files
     cfg = {
@@ -196,25 +195,66 @@ def test_evaluate_reports_c3d_fid_and_is_the_same_from_chunk_features(files, tmp
     bad = tmp_path / "bad.json"
     pin = ["--set", f"evaluate.c3d_mean_sha256={w_sha}"]
     capsys.readouterr()
-    with pytest.warns(UserWarning, match="too few samples"):
-        assert main(common + ["--out", str(bad), "--gen-features", *feats, *pin]) == 2
-        assert "c3d features of another network, weights" in capsys.readouterr().err
-        assert main(common + ["--out", str(bad), *pin]) == 2
-        assert "mean2.npz: sha256" in capsys.readouterr().err
+    assert main(common + ["--out", str(bad), "--gen-features", *feats, *pin]) == 2  # refused before any metric
+    assert "c3d outputs of another network, weights" in capsys.readouterr().err
+    assert main(common + ["--out", str(bad), *pin]) == 2
+    assert "mean2.npz: sha256" in capsys.readouterr().err
     assert not bad.exists()
     # sanity with the real clips: real train vs real test far below real train vs the noise videos
     from vdm.config import load_config
-    from vdm.metrics.evaluate import _c3d_outputs, real_c3d_features
+    from vdm.data.loader import eval_clips
+    from vdm.metrics.detectors import Networks
+    from vdm.metrics.evaluate import real_features
+    from vdm.metrics.stats import fid_entry
 
     exp = load_config(cfg_path)
-    real_train, _ = real_c3d_features(exp, 16, progress=False)  # read from the cache the evaluation wrote
-    from vdm.data.loader import eval_clips
-
+    nets = Networks(exp.evaluate, "cpu")
+    cached = list((tmp_path / "cache").glob("real-train-c3d-*.npz"))
+    assert len(cached) == 1  # the evaluation without --real-features kept them under evaluate.cache_dir
+    mtime = cached[0].stat().st_mtime_ns
+    real_train = real_features(exp, "c3d", "train", 16, nets, progress=False)[0]["fc7"]
+    assert cached[0].stat().st_mtime_ns == mtime  # read, not recomputed
     test_clips = np.asarray(eval_clips(exp.data, "test", 6, 0, frames=16))
-    real_test, probs_test = _c3d_outputs(test_clips, exp.evaluate, "cpu", False, "C3D test")
-    noise, probs_noise = _c3d_outputs(videos, exp.evaluate, "cpu", False, "C3D noise")
-    real_vs_real = c3d_metrics(real_train, real_test, probs_test, exp.evaluate)["c3d_fid"]["value"]
-    real_vs_noise = c3d_metrics(real_train, noise, probs_noise, exp.evaluate)["c3d_fid"]["value"]
+    real_test, noise = nets.outputs("c3d", test_clips, False)["fc7"], nets.outputs("c3d", videos, False)["fc7"]
+    real_vs_real = fid_entry(real_train, real_test, exp.evaluate)["value"]
+    real_vs_noise = fid_entry(real_train, noise, exp.evaluate)["value"]
     assert real_vs_real < 0.5 * real_vs_noise
-    assert c3d_metrics(real_train, real_train, probs_test, exp.evaluate)["c3d_fid"]["value"] == pytest.approx(
-        0.0, abs=1e-6 * real_vs_noise)
+    assert fid_entry(real_train, real_train, exp.evaluate)["value"] == pytest.approx(0.0, abs=1e-6 * real_vs_noise)
+
+
+def test_workflow_c3d_real_features_are_a_declared_output(files, tmp_path):
+    """With the C3D files configured, the real clips' C3D outputs are the job `real_features_c3d` and the file
+    metrics/real-c3d-16f-train.npz that every evaluation names as an input (nothing under evaluate.cache_dir):
+    deleting the file, then the same command, recomputes it (the same bytes); --forcerun redoes it."""
+    from test_workflow import TEST_CONFIG, config_args, rules_run, snakemake
+
+    weights, w_sha, mean, m_sha, _ = files
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["data"].update(frames=16, mnist_video_length=16)
+    cfg["evaluate"].update(c3d_weights=str(weights), c3d_weights_sha256=w_sha, c3d_mean=str(mean),
+                           c3d_mean_sha256=m_sha, frame_fid=False)
+    path = tmp_path / "c3d.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    work = tmp_path / "work"
+    work.mkdir()
+    dry = snakemake("-n", "--printshellcmds", *config_args(path), cwd=work)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert rules_run(dry.stdout).count("real_features_c3d") == 1
+    evaluations = [line for line in dry.stdout.splitlines() if "vdm evaluate" in line and "--gen-features" in line]
+    assert evaluations and all("results/test/metrics/real-c3d-16f-train.npz" in line for line in evaluations)
+    target = "results/test/metrics/real-c3d-16f-train.npz"
+    r = snakemake(target, "--cores", "2", *config_args(path), cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    real = work / target
+    first = real.read_bytes()
+    with np.load(real) as z:
+        assert z["out.fc7"].shape == (cfg["evaluate"]["num_real"], c3d.FEATURE_DIM)
+    real.unlink()
+    r = snakemake(target, "--cores", "2", *config_args(path), cwd=work)
+    assert r.returncode == 0 and rules_run(r.stdout + r.stderr) == ["real_features_c3d"], r.stdout + r.stderr
+    assert real.read_bytes() == first
+    mtime = real.stat().st_mtime_ns
+    r = snakemake(target, "--cores", "2", "--forcerun", "real_features_c3d", *config_args(path), cwd=work)
+    assert r.returncode == 0 and "real_features_c3d" in rules_run(r.stdout + r.stderr), r.stdout + r.stderr
+    assert real.stat().st_mtime_ns != mtime and real.read_bytes() == first
+    assert not (work / "results" / "fvd_cache").exists()

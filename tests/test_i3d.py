@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 import torch
 
-from vdm.metrics import fvd, i3d
+from vdm.metrics import i3d
+from vdm.metrics.videos import FVDError, resize_bilinear_tf1
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "i3d"
 TOL_LOGITS = 1e-3  # max |Δ logit| allowed against the reference (float32)
@@ -150,7 +151,7 @@ def _tf1_resize_reference(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray
 def test_resize_small_example_by_hand():
     # 2 -> 4 columns: src x = 0, 0.5, 1, 1.5 -> a, (a+b)/2, b, b (the last samples clamp, no half pixel)
     img = torch.tensor([[10.0, 30.0]]).reshape(1, 1, 2, 1)  # [M, H, W, C]
-    out = fvd.resize_bilinear_tf1(img, 1, 4)
+    out = resize_bilinear_tf1(img, 1, 4)
     assert out.flatten().tolist() == [10.0, 20.0, 30.0, 30.0]
 
 
@@ -158,7 +159,7 @@ def test_resize_small_example_by_hand():
 def test_resize_matches_tf1_formula(in_hw):
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, size=(*in_hw, 3), dtype=np.uint8)
-    ours = fvd.resize_bilinear_tf1(torch.from_numpy(img)[None], 224, 224)[0].numpy()
+    ours = resize_bilinear_tf1(torch.from_numpy(img)[None], 224, 224)[0].numpy()
     ref = _tf1_resize_reference(img.astype(np.float64), 224, 224)
     # TF computes src = dst * (in / out) in float32 (as we do): up to ~2e-3 grey levels from exact math.
     assert np.abs(ours - ref).max() < 1e-2
@@ -178,7 +179,7 @@ def test_resize_equals_tensorflow_kernel():
     assert json.loads(str(ref["meta"]))["keep"] == mf.KEEP
     for name, h, w, c, oh, ow in mf.CASES:
         img = mf.make_image(h, w, c)
-        ours = fvd.resize_bilinear_tf1(torch.from_numpy(img)[None], oh, ow)[0].numpy()  # [oh, ow, C]
+        ours = resize_bilinear_tf1(torch.from_numpy(img)[None], oh, ow)[0].numpy()  # [oh, ow, C]
         half = torch.nn.functional.interpolate(torch.from_numpy(img).permute(2, 0, 1)[None].float(), size=(oh, ow),
                                                mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
         for part, arr in mf.select(ours).items():
@@ -191,12 +192,12 @@ def test_preprocess_grayscale_range_and_layout():
     rng = np.random.default_rng(1)
     gray = rng.integers(0, 256, size=(2, 9, 32, 32, 1), dtype=np.uint8)
     gray[0, 0, 0, 0, 0], gray[0, 0, 0, 1, 0] = 0, 255
-    x = fvd.preprocess(gray)
+    x = i3d.preprocess(gray)
     assert x.shape == (2, 3, 9, 224, 224) and x.dtype == torch.float32
     assert torch.equal(x[:, 0], x[:, 1]) and torch.equal(x[:, 0], x[:, 2])
     assert x.min().item() == -1.0 and x.max().item() <= 1.0
     rgb = np.repeat(gray, 3, axis=-1)
-    assert torch.equal(fvd.preprocess(rgb), x)
+    assert torch.equal(i3d.preprocess(rgb), x)
     # frame (1, 4) of video 1 at pixel (0, 0) is the unresized pixel: src = 0 exactly
     assert x[1, 0, 4, 0, 0].item() == pytest.approx(2 * int(gray[1, 4, 0, 0, 0]) / 255 - 1, abs=1e-6)
 
@@ -208,8 +209,8 @@ def test_preprocess_grayscale_range_and_layout():
     (np.zeros((16, 32, 32, 3), np.uint8), r"\[N, T, H, W, C\]"),
 ])
 def test_preprocess_rejects_bad_videos(bad, match):
-    with pytest.raises(fvd.FVDError, match=match):
-        fvd.preprocess(bad)
+    with pytest.raises(FVDError, match=match):
+        i3d.preprocess(bad)
 
 
 def test_network_rejects_wrong_input_size():

@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vdm.metrics import fvd, inception
+from vdm.metrics import inception, stats
+from vdm.metrics.videos import FVDError, resize_bilinear_tf1
 
 FIXTURE = Path(__file__).parent / "fixtures" / "inception" / "pool3_mmnist.npz"
 
@@ -74,7 +75,7 @@ def _nv_bilinear(img: torch.Tensor, out: int) -> torch.Tensor:
 def test_resize_to_299_matches_the_formula_and_nvidias_grid_sampling(size):
     rng = np.random.default_rng(size)
     img = rng.integers(0, 256, (size, size), dtype=np.uint8)
-    ours = fvd.resize_bilinear_tf1(torch.from_numpy(img)[None, :, :, None], 299, 299)[0, :, :, 0].double().numpy()
+    ours = resize_bilinear_tf1(torch.from_numpy(img)[None, :, :, None], 299, 299)[0, :, :, 0].double().numpy()
     np.testing.assert_allclose(ours, _direct_resize(img.astype(np.float64), 299), atol=1e-3)
     nv = _nv_bilinear(torch.from_numpy(img).float()[None, None], 299)[0, 0].double().numpy()
     np.testing.assert_allclose(ours, nv, atol=2e-2)  # float32 grid coordinates
@@ -91,7 +92,7 @@ def test_preprocessing_is_minus_128_over_128_and_grayscale_to_rgb():
     assert x.shape == (2, 3, 299, 299)
     assert torch.allclose(x[0], torch.full_like(x[0], (200 - 128) / 128))
     assert torch.allclose(x[1], torch.full_like(x[1], -1.0))
-    with pytest.raises(fvd.FVDError, match="uint8"):
+    with pytest.raises(FVDError, match="uint8"):
         inception.preprocess_frames(np.zeros((2, 8, 8, 1), np.float32))
 
 
@@ -121,14 +122,14 @@ def test_frame_fid_real_split_far_below_real_vs_noise(model):
     fa, fb, fn = (inception.video_frame_features(v, model) for v in (real_a, real_b, noise))
     assert fa["avg"].shape == (12, 2048) and np.allclose(fa["first"], inception.frame_features(real_a[:, 0], model))
     for kind in ("avg", "first"):
-        real_real = fvd.frechet_distance_fast(fa[kind], fb[kind])  # exact; sqrtm of 2048x2048 takes ~30 s
-        real_noise = fvd.frechet_distance_fast(fa[kind], fn[kind])
+        real_real = stats.frechet_distance_fast(fa[kind], fb[kind])  # exact; sqrtm of 2048x2048 takes ~30 s
+        real_noise = stats.frechet_distance_fast(fa[kind], fn[kind])
         assert real_real < 0.25 * real_noise, (kind, real_real, real_noise)
 
 
 def test_evaluate_reports_fid_avg_and_first_against_train_and_test(tmp_path):
     """`vdm evaluate` with evaluate.frame_fid: the real clips' Inception features per split (--real-only
-    --frame-split, cached), then FID-avg / FID-first of a set against both splits, beside its FVD; the same
+    --detector inception --split S), then FID-avg / FID-first of a set against both splits, beside its FVD; the same
     numbers without the caches; frame_fid off: "not computed" with the reason."""
     import json
 
@@ -149,17 +150,21 @@ def test_evaluate_reports_fid_avg_and_first_against_train_and_test(tmp_path):
     cfg_path.write_text(yaml.safe_dump(cfg))
     for split in ("train", "test"):
         assert main(["shard", "--config", str(cfg_path), "--split", split, "--quiet"]) == 0
-        assert main(["evaluate", "--config", str(cfg_path), "--real-only", "--frame-split", split,
-                     "--real-cache", str(tmp_path / f"real-{split}.npz"), "--quiet"]) == 0
+        assert main(["evaluate", "--config", str(cfg_path), "--real-only", "--detector", "inception", "--split", split,
+                     "--out", str(tmp_path / f"real-{split}.npz"), "--quiet"]) == 0
+    assert main(["evaluate", "--config", str(cfg_path), "--real-only", "--detector", "inception", "--out",
+                 str(tmp_path / "x.npz"), "--quiet"]) == 2  # two splits: which one must be said
+    assert main(["evaluate", "--config", str(cfg_path), "--real-only", "--out", str(tmp_path / "real-i3d.npz"),
+                 "--quiet"]) == 0
     with np.load(tmp_path / "real-train.npz") as z:
-        assert z["features"].shape == (4, 2, inception.FEATURE_DIM)
+        assert z["out.avg"].shape == z["out.first"].shape == (4, inception.FEATURE_DIM)
     videos = np.random.default_rng(0).integers(0, 256, (4, 9, 16, 16, 1), dtype=np.uint8)
     np.savez(tmp_path / "s.npz", videos=videos, seeds=np.arange(4))
     out = tmp_path / "m.json"
-    caches = [f"{s}={tmp_path / f'real-{s}.npz'}" for s in ("train", "test")]
+    caches = [str(tmp_path / f"real-{s}.npz") for s in ("i3d", "train", "test")]
     with pytest.warns(UserWarning, match="too few samples"):
         assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out", str(out),
-                     "--real-frame-cache", *caches, "--quiet"]) == 0
+                     "--real-features", *caches, "--quiet"]) == 0
     also = json.loads(out.read_text())["also"]
     assert set(also) == {"fvd2048_16f", "fid_avg_train", "fid_first_train", "fid_avg_test", "fid_first_test",
                          "is_avg_1", "is_avg_10", "is_first_1", "is_first_10"}
@@ -183,7 +188,9 @@ def test_evaluate_reports_fid_avg_and_first_against_train_and_test(tmp_path):
     assert also["is_avg_1"]["computed"] is False
     assert "pt_inception-2015-12-05-6726825d.pth" in also["is_avg_1"]["reason"]
     assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out", str(off),
-                 "--real-frame-cache", "val=x.npz", "--quiet"]) == 2
+                 "--real-features", *caches[:2], "--quiet"]) == 2  # the test split's Inception file missing
+    assert main(["evaluate", "--config", str(cfg_path), "--samples", str(tmp_path / "s.npz"), "--out", str(off),
+                 "--real-features", str(tmp_path / "missing.npz"), "--quiet"]) == 2
 
 
 def test_our_inception_architecture_reproduces_the_torchscript_pool3(model):
@@ -202,7 +209,7 @@ def test_our_inception_architecture_reproduces_the_torchscript_pool3(model):
 
 
 def test_inception_score_matches_its_definition():
-    from vdm.metrics.inception_net import inception_score
+    from vdm.metrics.stats import inception_score
 
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((40, 7)) * 2
@@ -244,12 +251,15 @@ def test_is_weights_are_pinned_and_loaded_without_unpickling_code(tmp_path, mode
     with pytest.raises(inet.WeightsFileError, match="does not fit"):
         inet.load_pytorch_fid_weights(wrong, sha256_prefix=hashlib.sha256(wrong.read_bytes()).hexdigest()[:8])
 
-    from vdm.metrics.evaluate import _gen_class_probs, inception_scores
+    from vdm.metrics.config import EvalConfig
+    from vdm.metrics.detectors import DETECTORS, detector_outputs
+    from vdm.metrics.registry import METRICS
 
     monkeypatch.setattr(inet, "PYTORCH_FID_SHA256_PREFIX", digest[:8])
     videos = np.load(FIXTURE)["frames"][None].repeat(2, axis=0)  # [2, 3, 64, 64, 1]
-    probs = _gen_class_probs(videos, str(path), "cpu")
-    assert probs.shape == (2, 2, 1008) and np.allclose(probs.sum(axis=2), 1.0, atol=1e-5)
-    scores = inception_scores(probs)
+    gen = detector_outputs(DETECTORS["inception_logits"], videos, EvalConfig(is_weights=str(path)), "cpu")
+    for probs in (gen["probs_avg"], gen["probs_first"]):
+        assert probs.shape == (2, 1008) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    scores = {name: METRICS[name].score(gen, None, None, False) for name in ("is_avg_1", "is_avg_10")}
     assert scores["is_avg_1"]["computed"] and scores["is_avg_1"]["value"] >= 1.0
     assert scores["is_avg_10"] == {"computed": False, "reason": "2 videos < 10 splits"}

@@ -228,8 +228,9 @@ def test_sets_are_gathered_from_chunks_and_real_features_are_one_job(local_run):
         run, setting = d.parent.name, d.name
         assert sorted(p.name for p in (out / "features" / run / setting).glob("*.npz")) == ["0.npz", "1.npz"]
     jobs = rules_run(r.stdout + r.stderr)
-    assert jobs.count("real_features") == 1 and jobs.count("evaluate") == len(sets), jobs
-    assert jobs.count("real_frame_features") == 2  # train and test, once for every evaluation
+    assert jobs.count("real_features_i3d") == 1 and jobs.count("evaluate") == len(sets), jobs
+    assert jobs.count("real_features_inception") == 2  # train and test, once for every evaluation
+    assert not (work / "results" / "fvd_cache").exists()  # every file between jobs is a declared one
     assert jobs.count("sample_chunk") == jobs.count("features_chunk") == 2 * len(sets)
     real = out / "metrics" / "real-features-9f.npz"
     assert real.is_file() and real.stat().st_mtime < min((out / "metrics").glob("*/*.json"),
@@ -427,9 +428,10 @@ def test_tiny_config_runs_end_to_end_with_profile_slurm(slurm, tmp_path):
     acct = subprocess.run(["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "--format=SubmitLine"],
                           capture_output=True, text=True, timeout=60).stdout.splitlines()
     lines = {rule: [x for x in acct if f"rule_{rule}_" in x] for rule in ("evaluate", "features_chunk",
-                                                                         "real_features", "sample_chunk", "shard")}
+                                                                         "real_features_i3d", "sample_chunk",
+                                                                         "shard")}
     assert all(lines.values()), (lines, acct[:5])
-    for rule in ("evaluate", "features_chunk", "real_features"):
+    for rule in ("evaluate", "features_chunk", "real_features_i3d"):
         assert all("--gres=gpu:1" in x for x in lines[rule]), lines[rule][:2]
     assert all("--nice=3" in x and "--gres" not in x for x in lines["sample_chunk"]), lines["sample_chunk"][:2]
     assert not any("--gres" in x or "--nice" in x for x in lines["shard"])

@@ -120,7 +120,7 @@ def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]
                             f"(max_num_timeout + 1) = {limit:.1f} h")
         rows.append(row)
 
-    real: dict[int, int] = {}  # clip length -> real clips: one real-features job each (rule real_features)
+    real: dict[int, int] = {}  # clip length -> real clips: one I3D real-features job each (rule real_features_i3d)
     for s in spec["sets"]:
         cfg = ExperimentConfig.from_dict(s["config"], source=f"sampling config of {s['run']}/{s['setting']}")
         sc, model = cfg.sample, models[s["train_run"]]

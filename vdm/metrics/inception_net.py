@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -254,19 +253,3 @@ def load_pytorch_fid_weights(path: str | Path, device: str | torch.device = "cpu
         raise WeightsFileError(f"{path}: does not fit FIDInceptionV3 (missing {missing[:5]}, unexpected "
                                f"{unexpected[:5]})")
     return net.to(device).eval()
-
-
-def inception_score(probs: np.ndarray, splits: int = 1) -> tuple[float, float]:
-    """(mean, std over splits) of exp(E_x KL(p(y|x) || p(y))) for class probabilities [N, C] (float64), the
-    set cut into ``splits`` equal consecutive parts (the IS convention: 1 split, or 10)."""
-    p = np.asarray(probs, np.float64)
-    n = len(p) // splits
-    if n < 1:
-        raise ValueError(f"{len(p)} samples cannot make {splits} splits")
-    scores = []
-    for k in range(splits):
-        part = p[k * n:(k + 1) * n]
-        marginal = part.mean(axis=0, keepdims=True)
-        kl = (part * (np.log(np.clip(part, 1e-30, None)) - np.log(np.clip(marginal, 1e-30, None)))).sum(axis=1)
-        scores.append(float(np.exp(kl.mean())))
-    return float(np.mean(scores)), float(np.std(scores))

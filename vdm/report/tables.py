@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from vdm.artifacts.metrics import read_metrics
+from vdm.artifacts.metrics import ALSO_FIELDS, ALSO_PAPER_METRIC, ALSO_TITLES, read_metrics
 from vdm.report.findings import finding_of
 from vdm.report.registry import KEY_COLUMNS, TABLES, title_of
 from vdm.utils.io import atomic_open
@@ -35,22 +35,6 @@ COLUMNS = [
     "run", "setting", "metric", "value", "interval_low", "interval_high", "n_generated", "n_real",
     "paper_table", "paper_metric", "paper_value", "paper_method",
 ]
-
-
-# Further metrics of a set (the metrics JSON's "also"), each with its own columns: <name>, <name>_low,
-# <name>_high, <name>_n_generated, <name>_n_real, <name>_note ("not computed: ..." where it was not).
-ALSO_TITLES = {"fid_avg_train": "FID-avg vs train", "fid_avg_test": "FID-avg vs test",
-               "fid_first_train": "FID-first vs train", "fid_first_test": "FID-first vs test",
-               "is_avg_1": "IS-avg (1 split)", "is_avg_10": "IS-avg (10 splits)", "is_first_1": "IS-first (1 split)",
-               "is_first_10": "IS-first (10 splits)", "c3d_fid": "FID (C3D, paper Table 1)",
-               "c3d_is": "IS (C3D, paper Table 1)",
-               "fvd2048_16f": "FVD 2048/16f (StyleGAN-V convention)"}
-ALSO_FIELDS = ("", "_low", "_high", "_n_generated", "_n_real", "_note", "_paper")
-# The paper's name of each (paper_tables.csv "metric"; the paper's validation set is our test split).
-ALSO_PAPER_METRIC = {"fid_avg_train": "FID_avg_train", "fid_avg_test": "FID_avg_val",
-                     "fid_first_train": "FID_first_train", "fid_first_test": "FID_first_val",
-                     "is_avg_1": "IS_avg_1split", "is_avg_10": "IS_avg_10split", "is_first_1": "IS_first_1split",
-                     "is_first_10": "IS_first_10split", "c3d_fid": "FID_C3D", "c3d_is": "IS_C3D"}
 
 
 class ReportError(ValueError):

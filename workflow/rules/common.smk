@@ -9,9 +9,10 @@
 #   OUT/models/{run}.pt                        export (EMA weights + model config)
 #   OUT/samples/{run}/{setting}/samples.npz    sampled videos (+ samples.gif), gathered from
 #   OUT/samples/{run}/{setting}/chunks/{i}.npz its chunks (sample.chunk_size samples each)
-#   OUT/metrics/real-features-<T>f.npz         I3D features of the real test clips (T frames)
-#   OUT/features/{run}/{setting}/{i}.npz       I3D features of the generated videos, per chunk
-#   OUT/metrics/{run}/{setting}.json           FVD of one sample set
+#   OUT/metrics/real-features-<T>f.npz         I3D outputs of the real clips of evaluate.split (T frames)
+#   OUT/metrics/real-<detector>-<T>f-<split>.npz  another detector's (Inception, C3D) of one split
+#   OUT/features/{run}/{setting}/{i}.npz       every detector's outputs of the generated videos, per chunk
+#   OUT/metrics/{run}/{setting}.json           FVD and the further metrics of one sample set
 #   OUT/report/...                             tables, plots, GIF grids, provenance
 #   OUT/logs/<rule>/...                        one log per job
 # The Figure 2 cascade (config `cascade`, target `cascade`; workflow/rules/cascade.smk):
@@ -37,6 +38,7 @@ import yaml
 from vdm.checks import check_data_inputs, check_sampling, check_training
 from vdm.config import WORKFLOW_SECTIONS, ConfigError, ExperimentConfig
 from vdm.grid import SETTING_RE, parse_setting, setting_name
+from vdm.metrics.registry import Context as MetricsContext, real_detectors, real_needs
 from vdm.report.registry import TABLE_NAMES
 from vdm.sampling.config import num_chunks
 from vdm.utils.io import atomic_path
@@ -56,6 +58,7 @@ TRAIN_SKIPPED = ("sample", "evaluate")  # sections training never reads: editing
 OUT = f"results/{config['name']}"
 CONDA_ENV = "../../envs/vdm.yaml"  # for --software-deployment-method conda (relative to this file)
 SHARDS = f"{OUT}/data"
+REAL_DETECTORS = real_detectors()  # one real-features rule each (evaluate.smk)
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,28 +394,38 @@ def parent_of_output(wildcards, output):
     return os.path.dirname(output[0])
 
 
-def real_features_path(wildcards):
-    """The real clips' I3D features, one file per clip length (FVD compares equal lengths)."""
-    sample = {**SAMPLE, **{k.split(".", 1)[1]: v for k, v in setting_overrides(wildcards.setting).items()}}
-    frames = sample["total_frames"] if sample["task"] == "extension" else (sample["frames"] or config["data"]["frames"])
-    return f"{OUT}/metrics/real-features-{frames}f.npz"
+def set_frames(cfg):
+    """Frames of the videos of a sample set with the resolved ExperimentConfig ``cfg``."""
+    return cfg.sample.total_frames if cfg.sample.task == "extension" else (cfg.sample.frames or cfg.data.frames)
 
 
-def frame_fid_splits():
-    """The splits frame FID compares against (evaluate.frame_fid), or none."""
-    ev = ExperimentConfig.from_dict(experiment()).evaluate
-    return list(ev.frame_fid_splits) if ev.frame_fid else []
+def real_features_file(detector, split, frames):
+    """The real clips' outputs of a detector: metrics/real-features-<T>f.npz for I3D (of evaluate.split),
+    metrics/real-<detector>-<T>f-<split>.npz for the others (Inception: real-inception-<T>f-<split>.npz)."""
+    if detector == "i3d":
+        return f"{OUT}/metrics/real-features-{frames}f.npz"
+    return f"{OUT}/metrics/real-{detector}-{frames}f-{split}.npz"
 
 
-def real_frame_features_paths(wildcards):
-    frames = os.path.basename(real_features_path(wildcards))[len("real-features-") : -len("f.npz")]
-    return [f"{OUT}/metrics/real-inception-{frames}f-{split}.npz" for split in frame_fid_splits()]
+def real_features_log(detector):
+    name = os.path.basename(real_features_file(detector, "{split}", "{frames}"))
+    return f"{OUT}/logs/evaluate/{name.removesuffix('.npz')}.log"
 
 
-def real_frame_cache_args(wildcards, input):
-    """["--real-frame-cache", "SPLIT=NPZ", ...] for the evaluate job (quoted there), or []."""
-    pairs = [f"{split}={path}" for split, path in zip(frame_fid_splits(), input.real_frames)]
-    return ["--real-frame-cache", *pairs] if pairs else []
+def real_features_inputs(wildcards):
+    """The real-features files the metrics of sample set {run}/{setting} read (the registry's real_needs)."""
+    cfg = ExperimentConfig.from_dict(_sample_config(wildcards))
+    ctx = MetricsContext(cfg, set_frames(cfg))
+    return [real_features_file(detector, split, ctx.frames) for detector, split in real_needs(ctx)]
+
+
+def real_features_shards(wildcards):
+    """The shards of the split whose real clips a real-features job reads (I3D's: evaluate.split)."""
+    return f"{SHARDS}/{getattr(wildcards, 'split', None) or config['evaluate']['split']}"
+
+
+def real_features_split_args(wildcards):
+    return ["--split", wildcards.split] if "split" in wildcards.keys() else []
 
 
 def write_resolved_config(path, cfg, log, what):

@@ -1,134 +1,25 @@
-"""Fréchet Video Distance (Unterthiner et al., 2018) with the canonical I3D protocol (paper §5).
+"""Statistics of feature sets, apart from the networks that make them: Gaussian fits, the Fréchet distance
+forms, intervals, the small-sample guard and the Inception score. Every function takes feature arrays
+([N, D], float64 inside) and the evaluation settings, so a paired or per-sample resampling across two
+sample sets can be added beside them without touching the detectors.
 
-uint8 videos [N, T, H, W, C] → TF1 ``resize_bilinear`` to 224x224 → ``2x/255 - 1`` → I3D time-averaged
-logits [N, 400] → Gaussian fit (mean, unbiased covariance) → Fréchet distance in float64:
-
-    FVD = |mu_r - mu_g|^2 + tr(S_r + S_g - 2 sqrtm(S_r S_g))
-
-The real clips' features are computed once per (split, clip protocol, detector) and cached.
+    FD = |mu_r - mu_g|^2 + tr(S_r + S_g - 2 sqrtm(S_r S_g))
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import json
 import logging
 import math
-import os
 import warnings
-from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.linalg
-import torch
 
-from vdm.artifacts import ArtifactError
-from vdm.artifacts.samples import read_samples
-from vdm.metrics import i3d as i3d_lib
 from vdm.metrics.config import EvalConfig
-from vdm.utils.io import remove_stale_temporaries_of, save_npz
+from vdm.metrics.videos import FVDError
 
 log = logging.getLogger(__name__)
-
-PREPROCESS_ID = "tf1-resize_bilinear(align_corners=False,half_pixel_centers=False)->224x224, 2x/255-1"
-CACHE_FORMAT = 1  # bump when the cache file layout or the feature pipeline changes
-
-
-class FVDError(ValueError):
-    """Bad evaluation input (shape, dtype, frame count, cache mismatch); the message names it."""
-
-
-# --------------------------------------------------------------------------------------------
-# Preprocessing as the reference (frechet_video_distance.preprocess: tf.image.resize_bilinear, TF1)
-# --------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=32)
-def tf1_bilinear_weights(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(lower, upper, lerp) of TF1 ``resize_bilinear`` (align_corners=False, half_pixel_centers=False).
-
-    src = dst * (in / out) in float32 (TF's LegacyScaler), lower = floor(src),
-    upper = min(ceil(src), in - 1), lerp = src - floor(src): no half-pixel offset, no antialiasing.
-    """
-    scale = np.float32(in_size) / np.float32(out_size)
-    src = np.arange(out_size, dtype=np.float32) * scale  # [out]
-    lower = np.floor(src)
-    upper = np.minimum(np.ceil(src), in_size - 1)
-    lerp = (src - lower).astype(np.float32)
-    return (torch.from_numpy(lower.astype(np.int64)), torch.from_numpy(upper.astype(np.int64)),
-            torch.from_numpy(lerp))
-
-
-def resize_bilinear_tf1(frames: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
-    """TF1 ``tf.image.resize_bilinear`` of float frames [M, H, W, C] → float32 [M, out_h, out_w, C].
-
-    Same arithmetic order as TF's kernel: interpolate along x first (top and bottom rows), then y.
-    """
-    frames = frames.float()
-    m, h, w, c = frames.shape
-    if (h, w) == (out_h, out_w):
-        return frames
-    x0, x1, xl = (t.to(frames.device) for t in tf1_bilinear_weights(w, out_w))
-    y0, y1, yl = (t.to(frames.device) for t in tf1_bilinear_weights(h, out_h))
-    left, right = frames[:, :, x0], frames[:, :, x1]  # [M, H, out_w, C]
-    rows = left + (right - left) * xl[None, None, :, None]  # [M, H, out_w, C]
-    top, bottom = rows[:, y0], rows[:, y1]  # [M, out_h, out_w, C]
-    return top + (bottom - top) * yl[None, :, None, None]
-
-
-def check_videos(videos: np.ndarray | torch.Tensor, name: str = "videos") -> None:
-    """uint8 [N, T, H, W, C] with C in {1, 3} and T >= 9, else :class:`FVDError` naming ``name``."""
-    shape = tuple(videos.shape)
-    dtype = str(videos.dtype).replace("torch.", "")
-    if len(shape) != 5 or shape[-1] not in (1, 3):
-        raise FVDError(f"{name}: expected uint8 videos [N, T, H, W, C] with C = 1 or 3, got shape {shape}")
-    if dtype != "uint8":
-        raise FVDError(f"{name}: expected dtype uint8 (0..255), got {dtype}")
-    if shape[0] < 1:
-        raise FVDError(f"{name}: no videos")
-    if shape[1] < i3d_lib.MIN_FRAMES:
-        raise FVDError(f"{name}: I3D needs at least {i3d_lib.MIN_FRAMES} frames per video "
-                       f"(16 by convention), got {shape[1]}")
-
-
-def preprocess(videos: np.ndarray | torch.Tensor, size: int = i3d_lib.INPUT_SIZE) -> torch.Tensor:
-    """uint8 [N, T, H, W, C] (C = 1: grayscale, repeated) → I3D input float32 [N, 3, T, size, size] in [-1, 1]."""
-    check_videos(videos)
-    v = torch.as_tensor(videos)
-    n, t, h, w, c = v.shape
-    frames = resize_bilinear_tf1(v.reshape(n * t, h, w, c), size, size)  # [N*T, size, size, C]
-    if c == 1:
-        frames = frames.expand(-1, -1, -1, 3)  # grayscale → RGB (equal channels)
-    x = 2.0 * frames / 255.0 - 1.0  # [N*T, size, size, 3]
-    return x.reshape(n, t, size, size, 3).permute(0, 4, 1, 2, 3)  # [N, 3, T, size, size]
-
-
-# --------------------------------------------------------------------------------------------
-# Features
-# --------------------------------------------------------------------------------------------
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def extract_features(videos: np.ndarray | torch.Tensor, detector: torch.nn.Module | None = None, *,
-                     batch_size: int = 8, device: str | torch.device | None = None,
-                     progress: bool = True, desc: str = "I3D features") -> np.ndarray:
-    """I3D features (float32 [N, 400], or [N, 1024] for a ``pool`` detector) of uint8 videos [N, T, H, W, C]."""
-    check_videos(videos, name=desc)
-    device = torch.device(device) if device is not None else default_device()
-    detector = detector if detector is not None else i3d_lib.load_i3d(device)
-    from tqdm.auto import tqdm
-
-    n = videos.shape[0]
-    out: list[np.ndarray] = []
-    with torch.inference_mode(), tqdm(total=n, desc=desc, unit="video", disable=not progress) as bar:
-        for start in range(0, n, batch_size):
-            batch = torch.as_tensor(videos[start:start + batch_size]).to(device)  # [b, T, H, W, C]
-            x = preprocess(batch)  # [b, 3, T, 224, 224]
-            out.append(detector(x).float().cpu().numpy())  # [b, D]
-            bar.update(x.shape[0])
-    return np.concatenate(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,16 +205,24 @@ STYLEGAN_V_NOTE = ("StyleGAN-V fvd2048_16f: I3D logits of 16-frame clips, the fi
                    "and its TorchScript I3D resizes to 224 its own way")
 
 
+def fvd2048_16f_unavailable(frames: int, features: str) -> str:
+    """Why ``fvd2048_16f`` is not computed for these videos and I3D features ("" when it is)."""
+    if features != "logits":
+        return f"needs I3D logits (evaluate.features is {features!r})"
+    if frames != STYLEGAN_V_FRAMES:
+        return f"needs {STYLEGAN_V_FRAMES}-frame videos (these have {frames})"
+    return ""
+
+
 def fvd2048_16f(feats_real: np.ndarray, feats_gen: np.ndarray, frames: int, features: str, cfg: EvalConfig, *,
                 progress: bool = False) -> dict[str, Any]:
     """StyleGAN-V's ``fvd2048_16f`` (Skorokhodov et al., 2022; src/metrics/frechet_video_distance.py): the same
     I3D logits, 16 consecutive frames, up to 2048 videos on each side, biased covariance (its FeatureStats
     divides by N). Computed only where it means that: 16-frame videos and logits features; otherwise
     ``{"computed": False, "reason": ...}``. The interval is a bootstrap as for FVD (same settings)."""
-    if features != "logits":
-        return {"computed": False, "reason": f"needs I3D logits (evaluate.features is {features!r})"}
-    if frames != STYLEGAN_V_FRAMES:
-        return {"computed": False, "reason": f"needs {STYLEGAN_V_FRAMES}-frame videos (these have {frames})"}
+    why = fvd2048_16f_unavailable(frames, features)
+    if why:
+        return {"computed": False, "reason": why}
     real = np.asarray(feats_real, np.float64)[:STYLEGAN_V_N]
     gen = np.asarray(feats_gen, np.float64)[:STYLEGAN_V_N]
     value = frechet_distance(real, gen, ddof=0)
@@ -335,98 +234,41 @@ def fvd2048_16f(feats_real: np.ndarray, feats_gen: np.ndarray, frames: int, feat
 
 
 # --------------------------------------------------------------------------------------------
-# Real-clip features, cached per split / clip protocol / detector
+# Metrics entries of the JSON's "also": a Fréchet distance and an Inception score
 # --------------------------------------------------------------------------------------------
-def cache_key(info: Mapping[str, Any]) -> str:
-    """sha256 of the canonical JSON of everything the cached features depend on."""
-    return hashlib.sha256(json.dumps(info, sort_keys=True, default=str).encode()).hexdigest()
+def fid_entry(real: np.ndarray, gen: np.ndarray, ev: EvalConfig, **labels: Any) -> dict[str, Any]:
+    """A Fréchet distance of generated features [N, D] to real ones [M, D] as a metrics entry: value (exact,
+    float64, unbiased covariances), N, the small-sample flag (fewer than D + 1 on a side), the bootstrap
+    interval as FVD's, and ``labels`` (split, frames, ...)."""
+    r, g = real.astype(np.float64), gen.astype(np.float64)
+    value = frechet_distance_fast(r, g)
+    entry: dict[str, Any] = {"computed": True, "value": value, "n_real": len(r), "n_generated": len(g), **labels,
+                             "reliable": min(len(r), len(g)) > r.shape[1], "interval": None}
+    entry.update(bootstrap_entry(r, g, ev, value))
+    return entry
 
 
-def detector_info(features: str) -> dict[str, Any]:
-    return {"detector_id": i3d_lib.DETECTOR_ID, "weights_sha256": i3d_lib.WEIGHTS_SHA256,
-            "features": features, "preprocess": PREPROCESS_ID, "cache_format": CACHE_FORMAT}
+def inception_score(probs: np.ndarray, splits: int = 1) -> tuple[float, float]:
+    """(mean, std over splits) of exp(E_x KL(p(y|x) || p(y))) for class probabilities [N, C] (float64), the
+    set cut into ``splits`` equal consecutive parts (the IS convention: 1 split, or 10)."""
+    p = np.asarray(probs, np.float64)
+    n = len(p) // splits
+    if n < 1:
+        raise ValueError(f"{len(p)} samples cannot make {splits} splits")
+    scores = []
+    for k in range(splits):
+        part = p[k * n:(k + 1) * n]
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = (part * (np.log(np.clip(part, 1e-30, None)) - np.log(np.clip(marginal, 1e-30, None)))).sum(axis=1)
+        scores.append(float(np.exp(kl.mean())))
+    return float(np.mean(scores)), float(np.std(scores))
 
 
-def _differences(cached: Any, wanted: Any, where: str = "") -> list[str]:
-    """Dotted keys whose values differ between two JSON trees, as 'key: cached -> wanted'."""
-    if isinstance(cached, dict) and isinstance(wanted, dict):
-        out: list[str] = []
-        for k in sorted(set(cached) | set(wanted)):
-            out += _differences(cached.get(k), wanted.get(k), f"{where}.{k}" if where else str(k))
-        return out
-    return [] if cached == wanted else [f"{where}: {cached!r} -> {wanted!r}"]
-
-
-def load_cached_features(path: str | os.PathLike, key: str,
-                         info: Mapping[str, Any] | None = None) -> np.ndarray | None:
-    """Features from ``path`` if it exists and was made with ``key``; a different key is an error
-    (naming the settings that differ from ``info``)."""
-    path = Path(path)
-    if not path.is_file():
-        return None
-    with np.load(path, allow_pickle=False) as z:
-        if "key" not in z or "features" not in z:
-            raise FVDError(f"{path}: not a real-feature cache (needs 'key' and 'features')")
-        stored = str(z["key"])
-        if stored != key:
-            cached = json.loads(str(z["info"])) if "info" in z else {}
-            differ = _differences(cached, json.loads(json.dumps(info, default=str))) if info else ["?"]
-            raise FVDError(f"{path}: cached real features were made with other settings "
-                           f"(differ: {'; '.join(differ[:8])}); delete the file or choose another --real-cache")
-        return np.asarray(z["features"])
-
-
-def save_cached_features(path: str | os.PathLike, feats: np.ndarray, key: str, info: Mapping[str, Any]) -> None:
-    save_npz(path, {"features": np.asarray(feats, np.float32), "key": np.array(key),
-                    "info": np.array(json.dumps(info, sort_keys=True, default=str))})
-
-
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Hold an advisory lock on ``<path>.lock`` (parallel evaluations compute the real features once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as f:
-        try:
-            import fcntl
-
-            fcntl.flock(f, fcntl.LOCK_EX)
-        except (ImportError, OSError):  # no POSIX locks here (e.g. some network file systems): no lock
-            pass
-        yield
-
-
-def cached_features(path: str | os.PathLike | None, info: Mapping[str, Any],
-                    compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, bool]:
-    """(features, came_from_cache): read ``path`` if its key matches ``info``, else compute and write it."""
-    key = cache_key(info)
-    if path is None:
-        return compute(), False
-
-    path = Path(path)
-    with _exclusive(path):
-        remove_stale_temporaries_of(path)  # under the lock: no other evaluation is writing it now
-        feats = load_cached_features(path, key, info)
-        if feats is not None:
-            log.info("real features: cache hit %s", path)
-            return feats, True
-        feats = compute()
-        save_cached_features(path, feats, key, info)
-    log.info("real features: cached in %s", path)
-    return feats, False
-
-
-def default_cache_path(cfg: EvalConfig, info: Mapping[str, Any], split: str) -> Path | None:
-    if not cfg.cache_dir:
-        return None
-    return Path(cfg.cache_dir) / f"real-{split}-{cache_key(info)[:16]}.npz"
-
-
-def load_videos_npz(path: str | os.PathLike, key: str = "videos") -> tuple[np.ndarray, dict[str, Any]]:
-    """A samples/clips ``.npz`` read with :func:`vdm.artifacts.samples.read_samples`, checked for I3D
-    (uint8 [N, T, H, W, C], T >= 9); every error is a :class:`FVDError` naming the file."""
-    try:
-        videos, extra = read_samples(path, key)
-    except ArtifactError as e:
-        raise FVDError(str(e)) from None
-    check_videos(videos, name=f"{path}:{key}")
-    return videos, extra
+def is_entry(probs: np.ndarray, splits: int, too_few: str) -> dict[str, Any]:
+    """The IS of class probabilities [N, C] with ``splits`` equal parts as a metrics entry (more than one part:
+    value = mean over the parts, interval = mean ± std); "not computed: ``too_few``" when N < splits."""
+    if len(probs) < splits:
+        return {"computed": False, "reason": too_few}
+    mean, std = inception_score(probs, splits)
+    return {"computed": True, "value": mean, "n_generated": len(probs), "n_real": 0, "splits": splits,
+            "interval": [mean - std, mean + std] if splits > 1 else None}

@@ -1,0 +1,188 @@
+"""One registry of the metrics: each a named entry of a detector, the real split it compares with, a score
+function and the reason it is not computed for a given config and data.
+
+The evaluation (:mod:`vdm.metrics.evaluate`) computes every entry whose :meth:`Metric.status` is ``""``,
+records "not computed: <reason>" for one with a reason, and leaves out one that does not apply (None); the
+workflow asks :func:`real_needs` which real-features files an evaluation reads and the features job asks
+:func:`generated_detectors` which networks it runs. ``fvd`` is the metrics JSON's headline metric, every
+other entry one of its ``also`` entries; their table titles and paper names are the metrics JSON contract's
+(:data:`vdm.artifacts.metrics.METRIC_COLUMNS`). Adding a metric on an existing detector is one entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from vdm.config import ExperimentConfig
+from vdm.metrics import c3d, stats
+from vdm.metrics.config import EvalConfig
+from vdm.metrics.inception_net import PYTORCH_FID_FILE
+
+Outputs = dict[str, np.ndarray]  # a detector's named outputs, [N, ...] each
+
+
+@dataclass(frozen=True)
+class Context:
+    """What decides which metrics an evaluation computes: the config, the videos' length, and whether the
+    real clips are a user's ``--real`` npz (only the FVD's I3D then) rather than the protocol's clips."""
+    cfg: ExperimentConfig
+    frames: int
+    real_npz: bool = False
+
+    @property
+    def ev(self) -> EvalConfig:
+        return self.cfg.evaluate
+
+
+Score = Callable[[Outputs, "Outputs | None", Context, bool], dict[str, Any]]  # (generated, real, ctx, progress)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    detector: str  # a key of vdm.metrics.detectors.DETECTORS
+    real_split: Callable[[EvalConfig], str] | None  # the split of its real clips; None: the generated set only
+    score: Score
+    # "" = computed; a reason = "not computed: <reason>"; None = does not apply here (left out of the JSON)
+    status: Callable[[Context], str | None] = lambda ctx: ""
+
+
+# --------------------------------------------------------------------------------------------
+# Reasons
+# --------------------------------------------------------------------------------------------
+def _frame_reason(ctx: Context) -> str:
+    if not ctx.ev.frame_fid:
+        return "evaluate.frame_fid is off"
+    if ctx.real_npz:
+        return "real clips given as --real npz (frame FID uses each split's protocol clips)"
+    return ""
+
+
+def _fid_status(split: str) -> Callable[[Context], str | None]:
+    return lambda ctx: _frame_reason(ctx) if split in ctx.ev.frame_fid_splits else None
+
+
+def _is_status(ctx: Context) -> str:
+    return _frame_reason(ctx) or ("" if ctx.ev.is_weights else
+                                  f"needs pytorch-fid's {PYTORCH_FID_FILE} (evaluate.is_weights): the Inception "
+                                  "logits layer")
+
+
+def _c3d_status(ctx: Context) -> str | None:
+    if ctx.ev.c3d_weights:
+        return ""
+    if ctx.cfg.data.source == "ucf101":
+        return (f"needs TGANv2's C3D UCF-101 files {c3d.C3D_FILE} and {c3d.MEAN_FILE} (evaluate.c3d_weights, "
+                "evaluate.c3d_mean, each with its sha256): no package ships them")
+    return None
+
+
+def _is_i3d_status(ctx: Context) -> str | None:
+    if ctx.cfg.data.source != "kinetics600":
+        return None  # paper Table 3 (Kinetics-600) only
+    return "" if ctx.ev.features == "logits" else f"needs I3D logits (evaluate.features is {ctx.ev.features!r})"
+
+
+# --------------------------------------------------------------------------------------------
+# Scores
+# --------------------------------------------------------------------------------------------
+def _fvd(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    return stats.compute_fvd(real["features"], gen["features"], ctx.ev, progress=progress)
+
+
+def _fvd2048_16f(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    return stats.fvd2048_16f(real["features"], gen["features"], ctx.frames, ctx.ev.features, ctx.ev,
+                             progress=progress)
+
+
+def _frame_fid(kind: str, split: str) -> Score:
+    frames = "all, averaged" if kind == "avg" else "first"
+    return lambda gen, real, ctx, progress: stats.fid_entry(real[kind], gen[kind], ctx.ev, split=split, frames=frames)
+
+
+def _inception_score(kind: str, splits: int) -> Score:
+    def score(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+        probs = gen[f"probs_{kind}"]
+        return stats.is_entry(probs, splits, f"{len(probs)} videos < {splits} splits")
+    return score
+
+
+def _c3d_fid(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    return stats.fid_entry(real["fc7"], gen["fc7"], ctx.ev, split=ctx.ev.c3d_fid_split)
+
+
+def _c3d_is(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    splits, probs = ctx.ev.c3d_is_splits, gen["probs"]
+    return stats.is_entry(probs, splits, f"{len(probs)} videos < {splits} parts (evaluate.c3d_is_splits)")
+
+
+# Kinetics-600 IS of paper Table 3: the softmax of the (time-averaged) I3D logits of each video, one split:
+# the whole set (the paper does not say how many; its 50,000 samples give one score).
+IS_I3D_SPLITS = 1
+
+
+def _is_i3d(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    logits = gen["features"].astype(np.float64)  # [N, 400]
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs = e / e.sum(axis=1, keepdims=True)  # [N, 400]
+    return stats.is_entry(probs, IS_I3D_SPLITS, f"{len(probs)} videos < {IS_I3D_SPLITS} splits")
+
+
+def _eval_split(ev: EvalConfig) -> str:
+    return ev.split
+
+
+def _c3d_split(ev: EvalConfig) -> str:
+    return ev.c3d_fid_split
+
+
+def _fixed(split: str) -> Callable[[EvalConfig], str]:
+    return lambda ev: split
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("fvd", "i3d", _eval_split, _fvd),
+    Metric("fvd2048_16f", "i3d", _eval_split, _fvd2048_16f,
+           lambda ctx: stats.fvd2048_16f_unavailable(ctx.frames, ctx.ev.features)),
+    Metric("is_i3d", "i3d", None, _is_i3d, _is_i3d_status),
+    *(Metric(f"fid_{kind}_{split}", "inception", _fixed(split), _frame_fid(kind, split), _fid_status(split))
+      for split in ("train", "test") for kind in ("avg", "first")),
+    *(Metric(f"is_{kind}_{splits}", "inception_logits", None, _inception_score(kind, splits), _is_status)
+      for kind in ("avg", "first") for splits in (1, 10)),
+    Metric("c3d_fid", "c3d", _c3d_split, _c3d_fid, _c3d_status),
+    Metric("c3d_is", "c3d", None, _c3d_is, _c3d_status),
+)}
+HEADLINE = "fvd"  # the metrics JSON's own metric; every other entry is one of its "also"
+
+
+def statuses(ctx: Context) -> dict[str, str]:
+    """{name: "" (computed) or the reason it is not} of every metric that applies here."""
+    out = {}
+    for name, m in METRICS.items():
+        s = m.status(ctx)
+        if s is not None:
+            out[name] = s
+    return out
+
+
+def generated_detectors(ctx: Context) -> list[str]:
+    """The detectors whose outputs of the generated videos the computed metrics read, in registry order."""
+    return list(dict.fromkeys(METRICS[n].detector for n, s in statuses(ctx).items() if not s))
+
+
+def real_needs(ctx: Context) -> list[tuple[str, str]]:
+    """(detector, split) of every real-features file the computed metrics read, in registry order."""
+    out = []
+    for name, s in statuses(ctx).items():
+        m = METRICS[name]
+        if not s and m.real_split is not None:
+            out.append((m.detector, m.real_split(ctx.ev)))
+    return list(dict.fromkeys(out))
+
+
+def real_detectors() -> list[str]:
+    """The detectors some metric compares with real clips: each has a real-features job in the workflow."""
+    return list(dict.fromkeys(m.detector for m in METRICS.values() if m.real_split is not None))
