@@ -222,6 +222,13 @@ def test_inception_score_matches_its_definition():
     assert inception_score(p, 1)[0] == pytest.approx(direct(p), rel=1e-10)
     ten = [direct(p[k * 4:(k + 1) * 4]) for k in range(10)]
     assert inception_score(p, 10) == pytest.approx((np.mean(ten), np.std(ten)), rel=1e-10)
+    # N not a multiple of the splits: parts k N // 10 .. (k + 1) N // 10 - 1 (torch-fidelity's), none dropped
+    q = np.concatenate([p, p[:3]])  # 43 samples: parts of 4 or 5
+    bounds = [k * 43 // 10 for k in range(11)]
+    parts = [direct(q[bounds[k]:bounds[k + 1]]) for k in range(10)]
+    sizes = [bounds[k + 1] - bounds[k] for k in range(10)]
+    assert sum(sizes) == 43 and set(sizes) == {4, 5}
+    assert inception_score(q, 10) == pytest.approx((np.mean(parts), np.std(parts)), rel=1e-10)
     assert inception_score(np.full((5, 4), 0.25), 1)[0] == pytest.approx(1.0)  # no confident class: 1
     assert inception_score(np.eye(4)[[0, 1, 2, 3] * 2], 1)[0] == pytest.approx(4.0)  # confident, all classes: C
 
@@ -237,6 +244,7 @@ def test_is_weights_are_pinned_and_loaded_without_unpickling_code(tmp_path, mode
     net = inet.FIDInceptionV3().eval()
     inet.load_torchscript_pool3(net, model)
     torch.nn.init.normal_(net.fc.weight, std=0.05)
+    torch.nn.init.normal_(net.fc.bias, std=2.0)  # a bias the IS must not use (OpenAI's pool3 @ W)
     path = tmp_path / inet.PYTORCH_FID_FILE
     torch.save(net.state_dict(), path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -260,6 +268,12 @@ def test_is_weights_are_pinned_and_loaded_without_unpickling_code(tmp_path, mode
     gen = detector_outputs(DETECTORS["inception_logits"], videos, EvalConfig(is_weights=str(path)), "cpu")
     for probs in (gen["probs_avg"], gen["probs_first"]):
         assert probs.shape == (2, 1008) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    with torch.inference_mode():  # the formula, written out: softmax(pool3 @ W^T) of the first frame, no bias
+        pool3, biased = net(inception.preprocess_frames(videos[0, :1]))
+        want = torch.softmax((pool3 @ net.fc.weight.T).double(), dim=1)[0].numpy()
+        with_bias = torch.softmax(biased.double(), dim=1)[0].numpy()
+    np.testing.assert_allclose(gen["probs_first"][0], want, rtol=1e-4, atol=1e-7)
+    assert np.abs(with_bias - want).max() > 1e-3  # the bias would change the probabilities
     scores = {name: METRICS[name].score(gen, None, None, False) for name in ("is_avg_1", "is_avg_10")}
     assert scores["is_avg_1"]["computed"] and scores["is_avg_1"]["value"] >= 1.0
     assert scores["is_avg_10"] == {"computed": False, "reason": "2 videos < 10 splits"}

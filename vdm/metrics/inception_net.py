@@ -139,7 +139,9 @@ class InceptionE(nn.Module):  # Mixed_7b (average pool), Mixed_7c (max pool: the
 
 
 class FIDInceptionV3(nn.Module):
-    """[B, 3, 299, 299] in [-1, 1) → (pool3 [B, 2048], logits [B, 1008])."""
+    """[B, 3, 299, 299] in [-1, 1) → (pool3 [B, 2048], logits [B, 1008]); :meth:`logits_unbiased` gives the
+    logits of the Inception score as OpenAI's improved-GAN code computes them: ``pool3 @ W``, without the fc
+    layer's bias (torch-fidelity's ``logits_unbiased``)."""
 
     def __init__(self):
         super().__init__()
@@ -170,6 +172,10 @@ class FIDInceptionV3(nn.Module):
             x = getattr(self, name)(x)
         pool3 = F.adaptive_avg_pool2d(x, 1).flatten(1)  # [B, 2048]
         return pool3, self.fc(pool3)  # logits [B, 1008]
+
+    def logits_unbiased(self, pool3: torch.Tensor) -> torch.Tensor:
+        """pool3 [B, 2048] @ W^T → [B, 1008]: the IS logits (no bias)."""
+        return pool3 @ self.fc.weight.T
 
 
 # The TorchScript's (TF graph's) module names → ours, block by block (vdm.metrics.inception's default_1.pt).

@@ -250,14 +250,16 @@ def fid_entry(real: np.ndarray, gen: np.ndarray, ev: EvalConfig, **labels: Any) 
 
 def inception_score(probs: np.ndarray, splits: int = 1) -> tuple[float, float]:
     """(mean, std over splits) of exp(E_x KL(p(y|x) || p(y))) for class probabilities [N, C] (float64), the
-    set cut into ``splits`` equal consecutive parts (the IS convention: 1 split, or 10)."""
+    set cut into ``splits`` consecutive parts of N // splits or N // splits + 1 samples (part k holds samples
+    k N // splits .. (k + 1) N // splits - 1, as torch-fidelity: no sample is dropped); std over the parts
+    with 1/splits (numpy's default, as torch-fidelity and OpenAI's code)."""
     p = np.asarray(probs, np.float64)
-    n = len(p) // splits
-    if n < 1:
-        raise ValueError(f"{len(p)} samples cannot make {splits} splits")
+    n = len(p)
+    if n < splits:
+        raise ValueError(f"{n} samples cannot make {splits} splits")
     scores = []
     for k in range(splits):
-        part = p[k * n:(k + 1) * n]
+        part = p[k * n // splits:(k + 1) * n // splits]
         marginal = part.mean(axis=0, keepdims=True)
         kl = (part * (np.log(np.clip(part, 1e-30, None)) - np.log(np.clip(marginal, 1e-30, None)))).sum(axis=1)
         scores.append(float(np.exp(kl.mean())))
