@@ -129,7 +129,7 @@ def _deleted(x: np.ndarray, group: np.ndarray) -> np.ndarray:
     return x[keep]
 
 
-def _replicates(statistic: Callable[[np.ndarray, np.ndarray], float], real: np.ndarray, gens: list[np.ndarray],
+def _replicates(statistic: Callable[..., float], real: np.ndarray, gens: list[np.ndarray],
                 groups: list[np.ndarray], on: str) -> np.ndarray:
     """statistic(real, gens) with one group deleted from the generated sets (jointly) or from the real set."""
     out = []
