@@ -232,6 +232,7 @@ def paired_table(gaps: list[float], reals: int, trials: int, mc: int, seed: int,
 
 
 def main() -> None:
+    global RHO
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reals", type=int, default=4)
     p.add_argument("--trials", type=int, default=50)
@@ -241,7 +242,6 @@ def main() -> None:
     p.add_argument("--skip", choices=["coverage", "paired"], default=None)
     p.add_argument("--rho", type=float, default=RHO, help="latent correlation of the paired arms")
     a = p.parse_args()
-    global RHO
     RHO = a.rho
     t0 = time.perf_counter()
     if a.skip != "coverage":
