@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from vdm.metrics import resampling
-from vdm.metrics.fvd import bootstrap_interval, frechet_distance_fast
+from vdm.metrics.stats import bootstrap_interval, frechet_distance_fast
 
 D = 64
 Z95 = 1.959963984540054
@@ -44,7 +44,7 @@ def draw(rng: np.random.Generator, n: int, m: np.ndarray, s: np.ndarray) -> np.n
 # Candidate intervals: (real, gen, seed) -> (low, high)
 # --------------------------------------------------------------------------------------------
 def old_bootstrap(real: np.ndarray, gen: np.ndarray, seed: int) -> tuple[float, float]:
-    """vdm.metrics.fvd.bootstrap_interval, both sets resampled, percentiles shifted by the bias estimate."""
+    """vdm.metrics.stats.bootstrap_interval, both sets resampled, percentiles shifted by the bias estimate."""
     r = bootstrap_interval(real, gen, num=100, level=0.95, seed=seed, value=frechet_distance_fast(real, gen))
     return r["low"], r["high"]
 

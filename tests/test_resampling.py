@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from vdm.metrics import resampling as rs
-from vdm.metrics.fvd import bootstrap_interval, frechet_distance_fast
+from vdm.metrics.stats import bootstrap_interval, frechet_distance_fast
 from vdm.report.findings import REPRODUCED as OLD_REPRODUCED
 from vdm.report.findings import compare
 
@@ -150,7 +150,7 @@ def test_interval_covers_the_expected_distance_at_this_n(n_gen: int, n_real: int
 
 
 def test_old_bootstrap_interval_fails_the_width_criterion() -> None:
-    """fvd.bootstrap_interval (both sets resampled, bias-shifted percentiles) at 64 / 256: 8 trials; its
+    """stats.bootstrap_interval (both sets resampled, bias-shifted percentiles) at 64 / 256: 8 trials; its
     width ratio was measured at 2.5-3 (resamples of 64 points hold ~41 distinct ones)."""
     rng = np.random.default_rng([10, 64, 256, 0])
     real = rng.standard_normal((256, D))

@@ -45,7 +45,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from vdm.metrics.fvd import frechet_distance_fast
+from vdm.metrics.stats import frechet_distance_fast
 
 Distance = Callable[[np.ndarray, np.ndarray], float]
 
