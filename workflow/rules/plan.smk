@@ -6,6 +6,10 @@
 # Not part of `all`; it reads nothing but the configuration.
 
 
+def _plan_spec_json(wildcards):
+    return json.dumps(GRID.plan_spec(), sort_keys=True)
+
+
 rule plan:
     output:
         md=f"{OUT}/plan.md",
@@ -16,7 +20,7 @@ rule plan:
     conda:
         CONDA_ENV
     params:
-        spec=lambda wildcards: json.dumps(_plan_spec(), sort_keys=True),
+        spec=_plan_spec_json,
     shell:
         "printf '%s' {params.spec:q} > {output.spec:q}"
         " && vdm plan --spec {output.spec:q} --out {output.md:q} 2> {log:q}"
