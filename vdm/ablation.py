@@ -57,8 +57,8 @@ class Ablation:
     """The grid of ``config`` (validated, schema defaults applied; ``user_config``: as written) whose outputs
     lie under ``out`` (results/<name>). Raises GridError for a grid that cannot be built."""
 
-    config: Mapping[str, Any]
-    user_config: Mapping[str, Any]
+    config: Mapping[str, Any] = field(repr=False)
+    user_config: Mapping[str, Any] = field(repr=False)
     out: str
     shards: str = field(init=False)  # OUT/data: the shards of every run of the grid
     sr_shards: str = field(init=False)  # OUT/data-superres: the cascade's high-resolution model's
