@@ -17,6 +17,7 @@ from vdm.checks import check_data_inputs, check_sampling, check_training
 from vdm.config import WORKFLOW_SECTIONS, ConfigError, ExperimentConfig
 from vdm.grid import base_run, parse_setting, run_images, run_name, setting_name
 from vdm.report.registry import TABLE_NAMES
+from vdm.sampling.config import num_chunks
 
 Overrides = dict[str, Any]
 Row = tuple[dict[str, Any], str, str]  # (row keys, run, setting) of a table
@@ -137,6 +138,10 @@ class Ablation:
         """The resolved sampling + evaluation config of the sample set {run}/{setting}."""
         return self.experiment(self.sample_overrides(run, setting))
 
+    def num_chunks(self, run: str, setting: str) -> int:
+        """Chunks of the sample set {run}/{setting} (sample.chunk_size samples each), a job each."""
+        return num_chunks(ExperimentConfig.from_dict(self.sample_config(run, setting)).sample)
+
     def clip_frames(self, setting: str) -> int:
         """Frames of each video of a {setting}'s sample set (the real clips FVD compares with have as many):
         sample.total_frames for extension, else sample.frames or data.frames."""
@@ -198,6 +203,9 @@ class Ablation:
     def cascade_config(self, stage: str) -> dict[str, Any]:
         return self.experiment(self.cascade_overrides(stage))
 
+    def cascade_num_chunks(self, stage: str) -> int:
+        return num_chunks(ExperimentConfig.from_dict(self.cascade_config(stage)).sample)
+
     # ---- the tables -----------------------------------------------------------------------------------
     def setting_with(self, **changes: Any) -> str:
         """The {setting} of the main sampling setting with ``changes``; every change must survive the name's
@@ -256,6 +264,12 @@ class Ablation:
 
     def samples_path(self, run: str, setting: str) -> str:
         return f"{self.out}/samples/{run}/{setting}/samples.npz"
+
+    def table_files(self, table: str) -> dict[str, list[str]]:
+        """The metrics and samples files of a table's rows, in row order (the inputs of its job)."""
+        rows = self.table_rows(table)
+        return {"metrics": [self.metrics_path(r, s) for _, r, s in rows],
+                "samples": [self.samples_path(r, s) for _, r, s in rows]}
 
     def plan_spec(self) -> dict[str, Any]:
         """What `vdm plan` needs: every training run's and sample set's resolved config, and the resources."""

@@ -48,6 +48,17 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
 
 TABLE_NAMES = tuple(TABLES)
 
+# `snakemake --report report.html`: the results people look at, one category per paper table
+# (captions: workflow/report/*.rst).
+REPORT_CATEGORIES = {
+    "main": "Main result",
+    "training": "Along training",
+    "joint_training": "Table 4: joint video-image training",
+    "guidance": "Table 5: classifier-free guidance",
+    "sampler": "Tables 2-3: samplers",
+    "conditioning": "Table 6: conditioning method",
+}
+
 
 def title_of(table: str) -> str:
     return TABLES[table].title if table in TABLES else table

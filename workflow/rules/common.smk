@@ -1,5 +1,4 @@
-# Targets, paths, input functions and wildcard constraints of the ablation grid (paper Tables 2-6), which is
-# built once here from the configuration (vdm/ablation.py; run and setting names: vdm/grid.py).
+# Targets, paths, input functions and wildcard constraints of the ablation grid (paper Tables 2-6; vdm/ablation.py).
 #
 # Paths (every one follows from the wildcards; OUT = results/<config name>):
 #   OUT/configs/data.yaml                      resolved config of sharding
@@ -22,22 +21,21 @@
 #   OUT/cascade/{stage}/samples.npz            each stage's samples (+ .gif), gathered from chunks/{i}.npz
 #   OUT/report/cascade.gif, cascade.png        low-resolution extension beside its super-resolution
 #
-# {run} = "img<K>": a training run with K independent images appended per video (img0 = video-only);
-# "img<K>-step<N>": its EMA weights at step N; "superres": the cascade's high-resolution model.
-# {setting} = "<sampler>-<steps>-w<guidance>[-<task>-<replace|recon<w_r>>]", every sampling parameter
-# that the grid varies (DiT style), e.g. "ancestral-64-w2" or "langevin-32-w0-extension-recon5".
+# {run} = "img<K>": a training run with K independent images appended per video (img0 = video-only),
+# "img<K>-step<N>": its EMA weights at step N, "superres": the cascade's high-resolution model; {setting} =
+# "<sampler>-<steps>-w<guidance>[-<task>-<replace|recon<w_r>>]", every sampling parameter that the grid varies
+# (DiT style), e.g. "ancestral-64-w2" or "langevin-32-w0-extension-recon5" (both named in vdm/grid.py).
 
 import os
 import json
 import sys
-
-import yaml
+from functools import partial
 
 from vdm.ablation import CASCADE_STAGES, SR_RUN, Ablation, GridError
 from vdm.config import ExperimentConfig
 from vdm.grid import RUN_RE, SETTING_RE, TRAINING_RUN_RE, base_run
-from vdm.report.registry import TABLE_NAMES
-from vdm.sampling.config import num_chunks
+from vdm.jobs import copy_step_export, rule_resources, rule_threads, write_resolved_config
+from vdm.report.registry import REPORT_CATEGORIES, TABLE_NAMES
 
 
 # Jobs call the `vdm` console script. `.venv/bin/snakemake` is often run without activating the
@@ -54,9 +52,7 @@ OUT = f"results/{config['name']}"
 CONDA_ENV = "../../envs/vdm.yaml"  # for --software-deployment-method conda (relative to this file)
 
 
-# --------------------------------------------------------------------------------------------
-# The grid (vdm/ablation.py; run and setting names: vdm/grid.py), its configs checked before any job
-# --------------------------------------------------------------------------------------------
+# ---- The grid (vdm/ablation.py), its configs checked before any job; the resources of each rule ----------
 try:
     GRID = Ablation(config, USER_CONFIG, OUT)
     GRID.check(CONFIG_SOURCE)
@@ -64,37 +60,28 @@ except GridError as e:
     raise WorkflowError(str(e)) from None
 SHARDS, SR_SHARDS, SAMPLE, CASCADE_ON = GRID.shards, GRID.sr_shards, GRID.sample, GRID.cascade_on
 MAIN_RUN, RUNS, TABLES, CELLS = GRID.main_run, list(GRID.runs), list(GRID.tables), list(GRID.cells)
-experiment, cascade_samples = GRID.experiment, GRID.cascade_samples
+experiment, cascade_samples, setting_overrides = GRID.experiment, GRID.cascade_samples, GRID.setting_overrides
+# config `resources`, per rule, falling back to resources.default (vdm/jobs.py)
+threads_of, resources_of = partial(rule_threads, config["resources"]), partial(rule_resources, config["resources"])
 
 
-# --------------------------------------------------------------------------------------------
-# Resources (config `resources`, per rule, falling back to resources.default)
-# --------------------------------------------------------------------------------------------
-def threads_of(rule):
-    r = config["resources"]
-    return int(r.get(rule, {}).get("threads", r.get("default", {}).get("threads", 1)))
-
-
-def resources_of(rule):
-    r = config["resources"]
-    out = {**r.get("default", {}), **r.get(rule, {})}
-    out.pop("threads", None)
-    if not out.get("gpu"):
-        out.pop("gpu", None)  # no GPU request at all rather than --gpus=0
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Targets
-# --------------------------------------------------------------------------------------------
+# ---- Targets -------------------------------------------------------------------------------
 def table_outputs(table):
-    return {
-        "csv": f"{OUT}/report/tables/{table}.csv",
-        "md": f"{OUT}/report/tables/{table}.md",
-        "html": f"{OUT}/report/tables/{table}.html",
-        "png": f"{OUT}/report/plots/{table}.png",
-        "gif": f"{OUT}/report/gifs/{table}.gif",
-    }
+    folders = {"csv": "tables", "md": "tables", "html": "tables", "png": "plots", "gif": "gifs"}
+    return {kind: f"{OUT}/report/{folder}/{table}.{kind}" for kind, folder in folders.items()}
+
+
+def table_report_outputs(table):
+    """table_outputs with the table (HTML), its plot and its sample GIF flagged for the Snakemake report."""
+    out = table_outputs(table)
+    for key, what in (("html", "table"), ("png", "plot"), ("gif", "samples")):
+        out[key] = report(
+            out[key],
+            caption=f"../report/{'gif' if key == 'gif' else what}.rst",
+            category=lambda wildcards: REPORT_CATEGORIES.get(wildcards.table, wildcards.table),
+            labels={"table": "{table}", "item": what},
+        )
+    return out
 
 
 def loss_plot_path():
@@ -111,9 +98,7 @@ def all_targets():
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Input and params functions of the rules
-# --------------------------------------------------------------------------------------------
+# ---- Input and params functions of the rules -------------------------------------------------
 def parent_of_output(wildcards, output):
     """The folder holding the first output (e.g. the shard root above OUT/data/<split>)."""
     return os.path.dirname(output[0])
@@ -141,14 +126,6 @@ def real_frame_cache_args(wildcards, input):
     return ["--real-frame-cache", *pairs] if pairs else []
 
 
-def write_resolved_config(path, cfg, log, what):
-    with open(path, "w") as f:
-        f.write(f"# {what}: resolved by the workflow from the configuration; do not edit.\n")
-        yaml.safe_dump(json.loads(json.dumps(cfg)), f, sort_keys=False)  # plain types only
-    with open(log, "w") as f:
-        f.write(f"wrote {path}\n")
-
-
 def _train_config(wildcards):
     return GRID.train_config(wildcards.run)
 
@@ -157,8 +134,23 @@ def _sample_config(wildcards):
     return GRID.sample_config(wildcards.run, wildcards.setting)
 
 
+def _superres_data_config(wildcards):
+    """The sharding config of the cascade's high-resolution model (the sections sharding reads)."""
+    return experiment(GRID.superres_train_overrides(), skip=("diffusion", "train", "launch", "sample", "evaluate"))
+
+
 def _train_shards(wildcards):
     return f"{SR_SHARDS if wildcards.run == SR_RUN else SHARDS}/train"
+
+
+def _base_train_config(wildcards):
+    """The training config of the run a {run} export comes from (img8-step500 -> img8)."""
+    return f"{OUT}/configs/train/{base_run(wildcards.run)}.yaml"
+
+
+def _step_export_src(wildcards):
+    """Where the training of {run} wrote its EMA weights at {step} (train.export_steps)."""
+    return f"{OUT}/train/{wildcards.run}/exports/step-{int(wildcards.step):09d}.pt"
 
 
 def _sample_inputs(wildcards):
@@ -166,22 +158,19 @@ def _sample_inputs(wildcards):
         "cfg": f"{OUT}/configs/sample/{wildcards.run}/{wildcards.setting}.yaml",
         "model": f"{OUT}/models/{wildcards.run}.pt",
     }
-    if GRID.setting_overrides(wildcards.setting)["sample.task"] != "unconditional":
+    if setting_overrides(wildcards.setting)["sample.task"] != "unconditional":
         inputs["shards"] = f"{SHARDS}/{SAMPLE['cond_split']}"
     return inputs
 
 
-def _chunk_indices(wildcards):
-    """The chunks of the sample set {run}/{setting} (sample.chunk_size)."""
-    return range(num_chunks(ExperimentConfig.from_dict(_sample_config(wildcards)).sample))
-
-
 def _sample_chunks(wildcards):
-    return [f"{OUT}/samples/{wildcards.run}/{wildcards.setting}/chunks/{i}.npz" for i in _chunk_indices(wildcards)]
+    n = GRID.num_chunks(wildcards.run, wildcards.setting)  # sample.chunk_size samples each
+    return [f"{OUT}/samples/{wildcards.run}/{wildcards.setting}/chunks/{i}.npz" for i in range(n)]
 
 
 def _feature_chunks(wildcards):
-    return [f"{OUT}/features/{wildcards.run}/{wildcards.setting}/{i}.npz" for i in _chunk_indices(wildcards)]
+    n = GRID.num_chunks(wildcards.run, wildcards.setting)
+    return [f"{OUT}/features/{wildcards.run}/{wildcards.setting}/{i}.npz" for i in range(n)]
 
 
 def _cascade_config(wildcards):
@@ -189,12 +178,11 @@ def _cascade_config(wildcards):
 
 
 def _cascade_inputs(wildcards):
-    stage = wildcards.stage
     inputs = {
-        "cfg": f"{OUT}/configs/cascade/{stage}.yaml",
-        "model": f"{OUT}/models/{MAIN_RUN if stage == 'extension' else SR_RUN}.pt",
+        "cfg": f"{OUT}/configs/cascade/{wildcards.stage}.yaml",
+        "model": f"{OUT}/models/{MAIN_RUN if wildcards.stage == 'extension' else SR_RUN}.pt",
     }
-    if stage == "superres":
+    if wildcards.stage == "superres":
         inputs["low"] = cascade_samples("extension")
     elif ExperimentConfig.from_dict(_cascade_config(wildcards)).sample.cond_frames > 0:
         inputs["shards"] = f"{SHARDS}/{SAMPLE['cond_split']}"  # the first block starts from real frames
@@ -202,8 +190,19 @@ def _cascade_inputs(wildcards):
 
 
 def _cascade_chunks(wildcards):
-    n = num_chunks(ExperimentConfig.from_dict(_cascade_config(wildcards)).sample)
-    return [f"{OUT}/cascade/{wildcards.stage}/chunks/{i}.npz" for i in range(n)]
+    return [f"{OUT}/cascade/{wildcards.stage}/chunks/{i}.npz" for i in range(GRID.cascade_num_chunks(wildcards.stage))]
+
+
+def _plan_spec_json(wildcards):
+    return json.dumps(GRID.plan_spec(), sort_keys=True)
+
+
+def _table_inputs(wildcards):
+    return GRID.table_files(wildcards.table)
+
+
+def _table_spec_json(wildcards):
+    return json.dumps(GRID.table_spec(wildcards.table), sort_keys=True)
 
 
 wildcard_constraints:

@@ -56,11 +56,6 @@ rule evaluate_config:
         write_resolved_config(output[0], params.cfg, log[0], "real-features config (data and evaluate)")
 
 
-def _superres_data_config(wildcards):
-    """The sharding config of the cascade's high-resolution model (the sections sharding reads)."""
-    return experiment(GRID.superres_train_overrides(), skip=("diffusion", "train", "launch", "sample", "evaluate"))
-
-
 # The cascade's high-resolution model trains on its own shards: the same data at factor x the resolution.
 rule superres_data_config:
     output:

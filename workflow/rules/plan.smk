@@ -6,10 +6,6 @@
 # Not part of `all`; it reads nothing but the configuration.
 
 
-def _plan_spec_json(wildcards):
-    return json.dumps(GRID.plan_spec(), sort_keys=True)
-
-
 rule plan:
     output:
         md=f"{OUT}/plan.md",

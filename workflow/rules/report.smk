@@ -3,47 +3,6 @@
 # GIFs and loss curves are also the items of `snakemake --report report.html` (captions: workflow/report/).
 
 
-# `snakemake --report report.html`: the results people look at, one category per paper table
-# (captions: workflow/report/*.rst).
-REPORT_CATEGORIES = {
-    "main": "Main result",
-    "training": "Along training",
-    "joint_training": "Table 4: joint video-image training",
-    "guidance": "Table 5: classifier-free guidance",
-    "sampler": "Tables 2-3: samplers",
-    "conditioning": "Table 6: conditioning method",
-}
-
-
-def _report_category(wildcards):
-    return REPORT_CATEGORIES.get(wildcards.table, wildcards.table)
-
-
-def table_report_outputs(table):
-    """table_outputs with the table (HTML), its plot and its sample GIF flagged for the Snakemake report."""
-    out = table_outputs(table)
-    for key, what in (("html", "table"), ("png", "plot"), ("gif", "samples")):
-        out[key] = report(
-            out[key],
-            caption=f"../report/{'gif' if key == 'gif' else what}.rst",
-            category=_report_category,
-            labels={"table": "{table}", "item": what},
-        )
-    return out
-
-
-def _table_inputs(wildcards):
-    rows = GRID.table_rows(wildcards.table)
-    return {
-        "metrics": [GRID.metrics_path(run, setting) for _, run, setting in rows],
-        "samples": [GRID.samples_path(run, setting) for _, run, setting in rows],
-    }
-
-
-def _table_spec_json(wildcards):
-    return json.dumps(GRID.table_spec(wildcards.table), sort_keys=True)
-
-
 rule table:
     input:
         unpack(_table_inputs),
@@ -61,11 +20,6 @@ rule table:
     shell:
         "vdm report table --spec {params.spec:q} --csv {output.csv:q} --md {output.md:q} --html {output.html:q}"
         " --plot {output.png:q} --gif {output.gif:q} > {log:q} 2>&1"
-
-
-def _base_train_config(wildcards):
-    """The training config of the run a {run} export comes from (img8-step500 -> img8)."""
-    return f"{OUT}/configs/train/{base_run(wildcards.run)}.yaml"
 
 
 rule provenance:
