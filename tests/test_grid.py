@@ -221,3 +221,35 @@ def test_clip_frames_of_a_sample_set():
     assert text.clip_frames("ancestral-256-w2-extension-recon2") == 64
     assert grid_of("test").clip_frames("ancestral-3-w2-prediction-replace") == 9
     assert grid_of("test", sample__frames=12).clip_frames("ancestral-3-w2") == 12
+
+
+def test_chunks_and_table_files():
+    g = grid_of("test")  # 4 samples in chunks of 2; the cascade: 2 samples
+    assert g.num_chunks("img2", "ancestral-3-w2") == 2 and g.cascade_num_chunks("extension") == 1
+    assert g.table_files("joint_training") == {
+        "metrics": ["results/test/metrics/img0/ancestral-3-w2.json", "results/test/metrics/img2/ancestral-3-w2.json"],
+        "samples": ["results/test/samples/img0/ancestral-3-w2/samples.npz",
+                    "results/test/samples/img2/ancestral-3-w2/samples.npz"]}
+
+
+# ---- the workflow's resources and own jobs (vdm/jobs.py) ----------------------------------------------
+def test_rule_resources_fall_back_to_the_default():
+    from vdm.jobs import rule_resources, rule_threads
+
+    resources = {"default": {"threads": 1, "mem_mb": 4000, "runtime": 60}, "sample": {"threads": 8, "gpu": 1},
+                 "train": {"threads": 1, "gpu": 0}}
+    assert rule_threads(resources, "sample") == 8 and rule_threads(resources, "shard") == 1
+    assert rule_threads({}, "shard") == 1
+    assert rule_resources(resources, "sample") == {"mem_mb": 4000, "runtime": 60, "gpu": 1}
+    assert rule_resources(resources, "train") == {"mem_mb": 4000, "runtime": 60}  # no --gpus=0
+
+
+def test_copy_step_export_names_the_fix_when_the_export_is_missing(tmp_path):
+    from vdm.jobs import MissingStepExport, copy_step_export
+
+    src, dst, log = tmp_path / "step-000000500.pt", tmp_path / "img8-step500.pt", tmp_path / "log"
+    with pytest.raises(MissingStepExport, match=r"run img8 has no export at that step.*rm -r OUT/train/img8"):
+        copy_step_export(str(src), str(dst), str(log), "img8", "OUT")
+    src.write_bytes(b"weights")
+    copy_step_export(str(src), str(dst), str(log), "img8", "OUT")
+    assert dst.read_bytes() == b"weights" and not (tmp_path / "img8-step500.pt.run.json").exists()
