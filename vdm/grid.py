@@ -1,5 +1,9 @@
-"""Names of the ablation grid's cells: the ``{setting}`` folder name of a sampling setting, formatted and
-parsed here only (the workflow's wildcards and the report both use this module).
+"""Names of the ablation grid's cells: the ``{run}`` name of a training run and the ``{setting}`` folder name
+of a sampling setting, formatted and parsed here only (the workflow's wildcards and the report both use this
+module).
+
+``{run} = img<K>[-step<N>]``: the run trained with K independent images appended per video (``img0`` =
+video-only training), or its EMA weights at training step N (``img8-step500``).
 
 ``{setting} = <sampler>-<steps>-w<guidance>[-<task>-<replace|recon<w_r>>]``, e.g. ``ancestral-64-w2`` or
 ``langevin-32-w0-extension-recon5``. Numbers are written in positional notation with the fewest digits
@@ -16,6 +20,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
+# Wildcard constraints of {run} (and of a training run) and the pattern parse_run reads (unnamed groups only:
+# Snakemake adds its own named group).
+TRAINING_RUN_RE = r"img([0-9]+)"
+RUN_RE = rf"{TRAINING_RUN_RE}(?:-step([0-9]+))?"
+
 NUMBER_RE = r"[0-9]+(?:\.[0-9]+)?"
 SAMPLERS = ("ancestral", "langevin")
 TASKS = ("prediction", "extension", "superres")
@@ -27,6 +36,29 @@ _SETTING = re.compile(
     rf"(?P<sampler>{'|'.join(SAMPLERS)})-(?P<steps>[0-9]+)-w(?P<w>{NUMBER_RE})"
     rf"(?:-(?P<task>{'|'.join(TASKS)})-(?:(?P<replace>replace)|recon(?P<w_r>{NUMBER_RE})))?"
 )
+
+
+def run_name(images_per_video: int, step: int | None = None) -> str:
+    """img<K>: the run trained with K images per video; img<K>-step<N>: its EMA weights at step N."""
+    return f"img{int(images_per_video)}" + ("" if step is None else f"-step{int(step)}")
+
+
+def parse_run(name: str) -> tuple[int, int | None]:
+    """Inverse of :func:`run_name`: (K images per video, step N or None)."""
+    m = re.fullmatch(RUN_RE, name)
+    if m is None:
+        raise ValueError(f"not a run name: {name!r} (expected img<K>[-step<N>], e.g. img8 or img8-step500)")
+    return int(m[1]), None if m[2] is None else int(m[2])
+
+
+def base_run(run: str) -> str:
+    """The training run of a run name (img8-step500 -> img8)."""
+    return run_name(parse_run(run)[0])
+
+
+def run_images(run: str) -> int:
+    """K, the images per video of the run's training."""
+    return parse_run(run)[0]
 
 
 def num(x: float) -> str:

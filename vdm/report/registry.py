@@ -1,9 +1,9 @@
 """The ablation tables: one registry of what each table varies, its title, plot axis and paper table.
 
-Read by the workflow (``workflow/rules/common.smk``: which tables exist, their order, the ``{table}``
-wildcard) and by the report (``tables.py``: titles and column headers; ``plots.py``: line or bar plot
-and its axis; ``findings.py``: the paper finding a table tests). Adding a table means one entry here
-and its rows in ``common.smk:table_rows``.
+Read by the workflow (``vdm/ablation.py``: which tables exist, their order; ``workflow/rules/common.smk``:
+the ``{table}`` wildcard) and by the report (``tables.py``: titles and column headers; ``plots.py``: line or
+bar plot and its axis; ``findings.py``: the paper finding a table tests). Adding a table means one entry
+here and its rows in ``vdm/ablation.py:Ablation.table_rows``.
 """
 
 from __future__ import annotations
@@ -47,6 +47,17 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
 )}
 
 TABLE_NAMES = tuple(TABLES)
+
+# `snakemake --report report.html`: the results people look at, one category per paper table
+# (captions: workflow/report/*.rst).
+REPORT_CATEGORIES = {
+    "main": "Main result",
+    "training": "Along training",
+    "joint_training": "Table 4: joint video-image training",
+    "guidance": "Table 5: classifier-free guidance",
+    "sampler": "Tables 2-3: samplers",
+    "conditioning": "Table 6: conditioning method",
+}
 
 
 def title_of(table: str) -> str:

@@ -22,7 +22,7 @@ rule train_config:
     log:
         f"{OUT}/logs/configs/train/{{run}}.log",
     wildcard_constraints:
-        run=r"img[0-9]+|superres",
+        run=rf"{TRAINING_RUN_RE}|{SR_RUN}",
     localrule: True
     params:
         cfg=_train_config,
@@ -64,9 +64,7 @@ rule superres_data_config:
         f"{OUT}/logs/configs/data-superres.log",
     localrule: True
     params:
-        cfg=lambda w: experiment(
-            superres_train_overrides(), skip=("diffusion", "train", "launch", "sample", "evaluate")
-        ),
+        cfg=_superres_data_config,
     run:
         write_resolved_config(output[0], params.cfg, log[0], "sharding config of the cascade's super-resolution model")
 

@@ -16,7 +16,7 @@ rule plan:
     conda:
         CONDA_ENV
     params:
-        spec=lambda wildcards: json.dumps(_plan_spec(), sort_keys=True),
+        spec=_plan_spec_json,
     shell:
         "printf '%s' {params.spec:q} > {output.spec:q}"
         " && vdm plan --spec {output.spec:q} --out {output.md:q} 2> {log:q}"

@@ -25,7 +25,7 @@ rule table:
 rule provenance:
     input:
         cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
-        train_cfg=lambda w: f"{OUT}/configs/train/{base_run(w.run)}.yaml",
+        train_cfg=_base_train_config,
         model=f"{OUT}/models/{{run}}.pt",
         samples=f"{OUT}/samples/{{run}}/{{setting}}/samples.npz",
         metrics=f"{OUT}/metrics/{{run}}/{{setting}}.json",

@@ -15,7 +15,7 @@ rule train:
     log:
         f"{OUT}/logs/train/{{run}}.log",
     wildcard_constraints:
-        run=r"img[0-9]+|superres",
+        run=rf"{TRAINING_RUN_RE}|{SR_RUN}",
     localrule: True
     conda:
         CONDA_ENV
@@ -38,9 +38,9 @@ rule step_export:
     log:
         f"{OUT}/logs/train/{{run}}-step{{step}}.log",
     wildcard_constraints:
-        run=r"img[0-9]+",
+        run=TRAINING_RUN_RE,
     localrule: True
     params:
-        src=lambda w: f"{OUT}/train/{w.run}/exports/step-{int(w.step):09d}.pt",
+        src=_step_export_src,
     run:
-        copy_step_export(params.src, output[0], log[0], wildcards.run)
+        copy_step_export(params.src, output[0], log[0], wildcards.run, OUT)

@@ -1,0 +1,56 @@
+"""What the workflow does in its own process rather than through a vdm command: each rule's resources
+(config ``resources``) and the small jobs of its ``run:`` blocks (resolved config files, step exports)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any, Mapping
+
+import yaml
+
+from vdm.utils.io import atomic_path
+
+
+def rule_threads(resources: Mapping[str, Any], rule: str) -> int:
+    """Threads of a rule: resources.<rule>.threads, falling back to resources.default.threads, else 1."""
+    return int(resources.get(rule, {}).get("threads", resources.get("default", {}).get("threads", 1)))
+
+
+def rule_resources(resources: Mapping[str, Any], rule: str) -> dict[str, Any]:
+    """Snakemake resources of a rule: resources.default updated with resources.<rule>, without threads."""
+    out = {**resources.get("default", {}), **resources.get(rule, {})}
+    out.pop("threads", None)
+    if not out.get("gpu"):
+        out.pop("gpu", None)  # no GPU request at all rather than --gpus=0
+    return out
+
+
+def write_resolved_config(path: str, cfg: Mapping[str, Any], log: str, what: str) -> None:
+    with open(path, "w") as f:
+        f.write(f"# {what}: resolved by the workflow from the configuration; do not edit.\n")
+        yaml.safe_dump(json.loads(json.dumps(cfg)), f, sort_keys=False)  # plain types only
+    with open(log, "w") as f:
+        f.write(f"wrote {path}\n")
+
+
+class MissingStepExport(FileNotFoundError):
+    """The training of a run wrote no export at a step ablation.checkpoints asks for."""
+
+
+def copy_step_export(src: str, dst: str, log: str, run: str, out: str) -> None:
+    """Copy an export the training wrote at an intermediate step (atomically); ``out`` = results/<name>."""
+    if not os.path.isfile(src):
+        raise MissingStepExport(
+            f"{src} not found: run {run} has no export at that step. Its training ended before "
+            f"ablation.checkpoints listed the step (train.export_steps); to evaluate it, retrain from step 0 "
+            f"(rm -r {out}/train/{run} {out}/models/{run}.pt)."
+        )
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+    if os.path.isfile(f"{src}.run.json"):  # the record of the training segments that made it
+        with atomic_path(f"{dst}.run.json") as tmp:
+            shutil.copyfile(f"{src}.run.json", tmp)
+    with open(log, "w") as f:
+        f.write(f"copied {src} -> {dst}\n")
