@@ -100,7 +100,7 @@ def _stylegan_v_fvd(real: np.ndarray, gen: np.ndarray) -> float:
 def test_fvd2048_16f_equals_stylegan_v_formula_on_the_first_2048():
     real = _features(2100, 24, 0)
     gen = _features(2060, 24, 1, shift=0.2, scale=1.1)
-    cfg = EvalConfig(num_bootstrap=20)
+    cfg = EvalConfig(interval="bootstrap", num_bootstrap=20)
     out = stats.fvd2048_16f(real, gen, 16, "logits", cfg)
     expected = _stylegan_v_fvd(real[:2048], gen[:2048])
     assert out["computed"] and out["value"] == pytest.approx(expected, rel=1e-9)
@@ -111,7 +111,7 @@ def test_fvd2048_16f_equals_stylegan_v_formula_on_the_first_2048():
     # the bootstrap's fast biased distance equals the sqrtm one
     assert stats.frechet_distance_fast(real[:300], gen[:200], ddof=0) == pytest.approx(
         _stylegan_v_fvd(real[:300], gen[:200]), rel=1e-7)
-    small = stats.fvd2048_16f(real[:100], gen[:50], 16, "logits", EvalConfig(num_bootstrap=0))
+    small = stats.fvd2048_16f(real[:100], gen[:50], 16, "logits", EvalConfig(interval="bootstrap", num_bootstrap=0))
     assert small["full_convention"] is False and small["interval"] is None
     assert small["value"] == pytest.approx(_stylegan_v_fvd(real[:100], gen[:50]), rel=1e-9)
     assert stats.fvd2048_16f(real, gen, 10, "logits", cfg) == {"computed": False,
@@ -133,8 +133,9 @@ def test_bootstrap_interval_is_bias_corrected_at_small_n():
     """At small N the resampled distances all lie above the value (fewer distinct samples per resample):
     the plain percentile interval misses the value, the bias-corrected one (the default) contains it."""
     real, gen = _features(256, 48, 8), _features(40, 48, 9, shift=0.3)
-    plain = stats.compute_fvd(real, gen, EvalConfig(num_bootstrap=60, min_samples=10, bootstrap_bias_correction=False))
-    fixed = stats.compute_fvd(real, gen, EvalConfig(num_bootstrap=60, min_samples=10))
+    plain = stats.compute_fvd(real, gen, EvalConfig(interval="bootstrap", num_bootstrap=60, min_samples=10,
+                                                    bootstrap_bias_correction=False))
+    fixed = stats.compute_fvd(real, gen, EvalConfig(interval="bootstrap", num_bootstrap=60, min_samples=10))
     assert plain["value"] == fixed["value"]
     assert plain["interval"][0] > plain["value"]  # the whole percentile interval lies above the value
     lo, hi = fixed["interval"]
@@ -146,16 +147,35 @@ def test_bootstrap_interval_is_bias_corrected_at_small_n():
 
 def test_bootstrap_interval_brackets_value_and_is_seeded():
     real, gen = _features(120, 16, 6), _features(100, 16, 7, shift=0.5)
-    cfg = EvalConfig(num_bootstrap=50, min_samples=10)
+    cfg = EvalConfig(interval="bootstrap", num_bootstrap=50, min_samples=10)
     r1 = stats.compute_fvd(real, gen, cfg)
     r2 = stats.compute_fvd(real, gen, cfg)
     lo, hi = r1["interval"]
     assert lo < r1["value"] < hi
     assert r1 == r2  # same seed, same interval
-    r3 = stats.compute_fvd(real, gen, EvalConfig(num_bootstrap=50, min_samples=10, bootstrap_seed=1))
+    r3 = stats.compute_fvd(real, gen, EvalConfig(interval="bootstrap", num_bootstrap=50, min_samples=10,
+                                                 bootstrap_seed=1))
     assert r3["interval"] != r1["interval"]
     assert r1["interval_info"]["method"] == "bootstrap" and r1["interval_info"]["std"] > 0
     assert r1["reliable"] and r1["warnings"] == []
+
+
+def test_default_interval_is_the_grouped_jackknife_of_metrics_resampling():
+    """The default interval (evaluate.interval = jackknife) of FVD and of every further distance entry is
+    vdm.metrics.resampling's: value ± t * the jackknife SE over 20 groups of the generated set, real set fixed."""
+    from vdm.metrics import resampling
+
+    real, gen = _features(120, 16, 6), _features(60, 16, 7, shift=0.5)
+    cfg = EvalConfig(min_samples=10)
+    r = stats.compute_fvd(real, gen, cfg)
+    ref = resampling.distance_interval(real, gen, num_groups=20, seed=0)
+    assert r["interval"] == pytest.approx([ref["low"], ref["high"]], rel=1e-9)
+    assert r["interval_info"]["method"] == "jackknife" and r["interval_info"]["num_groups"] == 20
+    assert "real set fixed" in r["interval_info"]["target"]
+    assert r["interval"][0] < r["value"] < r["interval"][1]
+    fid = stats.fid_entry(real, gen, cfg, split="test")
+    assert fid["interval"] == pytest.approx(r["interval"], rel=1e-9)  # the same rule for every distance
+    assert stats.compute_fvd(real, gen, EvalConfig(min_samples=10, jackknife_groups=10))["interval"] != r["interval"]
 
 
 def test_chunk_interval_is_mean_of_chunks():
@@ -173,15 +193,15 @@ def test_chunk_interval_is_mean_of_chunks():
 def test_guard_flags_too_few_samples():
     real, gen = _features(30, 100, 10), _features(30, 100, 11)
     with pytest.warns(UserWarning, match="too few samples"):
-        r = stats.compute_fvd(real, gen, EvalConfig(num_bootstrap=0))
+        r = stats.compute_fvd(real, gen, EvalConfig(interval="bootstrap", num_bootstrap=0))
     assert r["reliable"] is False and r["min_samples"] == 101 and "too few samples" in r["warnings"][0]
     assert r["interval"] is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ok = stats.compute_fvd(real, gen, EvalConfig(num_bootstrap=0, min_samples=30))
+        ok = stats.compute_fvd(real, gen, EvalConfig(interval="bootstrap", num_bootstrap=0, min_samples=30))
     assert ok["reliable"] is True and ok["warnings"] == []
     with pytest.raises(FVDError, match="at least 2"):
-        stats.compute_fvd(real[:1], gen, EvalConfig(num_bootstrap=0))
+        stats.compute_fvd(real[:1], gen, EvalConfig(interval="bootstrap", num_bootstrap=0))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -264,7 +284,7 @@ def test_evaluate_cli_end_to_end(tmp_path, capsys):
                  "mnist_video_length": 10, "mnist_train_videos": 4, "mnist_test_videos": 4, "shard_size": 4,
                  "shards": str(tmp_path / "data")},
         "model": {"size": "tiny"},  # 16x16, 1 channel (the shard stage checks the data against the model)
-        "evaluate": {"num_real": 4, "num_bootstrap": 5, "batch_size": 4, "cache_dir": str(tmp_path / "cache")},
+        "evaluate": {"num_real": 4, "batch_size": 4, "cache_dir": str(tmp_path / "cache")},
     }
     cfg_path = tmp_path / "cfg.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))

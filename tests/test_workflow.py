@@ -199,6 +199,26 @@ def test_tiny_config_runs_end_to_end_locally(local_run):
     assert (s.task, s.cond_method, s.w_r, s.guidance_weight) == ("prediction", "reconstruction", 1.0, 2.0)
 
 
+def test_every_table_has_paired_comparisons_of_arms_drawn_with_the_same_seeds(local_run):
+    """`vdm compare` per table: every pair of its rows, each with the paired Δ of FVD and the frame FIDs; the
+    arms of a table are drawn with the same seeds (what makes them paired), and the finding states Δ."""
+    work, r, _ = local_run
+    assert r.returncode == 0
+    out = work / "results" / "test"
+    for table in ("main", "training", "joint_training", "conditioning"):
+        rows = read_csv(out / "report" / "tables" / f"{table}.csv")
+        seeds = [np.load(out / "samples" / row["run"] / row["setting"] / "samples.npz")["seeds"] for row in rows]
+        assert all(np.array_equal(seeds[0], s) for s in seeds), table
+        comparisons = json.loads((out / "report" / "comparisons" / f"{table}.json").read_text())
+        assert len(comparisons["pairs"]) == len(rows) * (len(rows) - 1) // 2, table
+        for pair in comparisons["pairs"]:
+            assert set(pair["metrics"]) == {"fvd", "fid_avg_train", "fid_avg_test", "fid_first_train", "fid_first_test"}
+            d = pair["metrics"]["fvd"]
+            assert d["low"] <= d["value"] <= d["high"] and d["min_detectable"] > 0 and pair["n"] == 4
+    md = (out / "report" / "tables" / "joint_training.md").read_text()
+    assert "Δ FVD = " in md and "smallest detectable" in md, md
+
+
 def test_complete_run_has_nothing_to_do_and_sampling_edits_retrain_nothing(local_run, tmp_path):
     work, r, _ = local_run
     assert r.returncode == 0

@@ -265,11 +265,26 @@ class Ablation:
     def samples_path(self, run: str, setting: str) -> str:
         return f"{self.out}/samples/{run}/{setting}/samples.npz"
 
+    def comparisons_path(self, table: str) -> str:
+        """The paired comparisons of a table's arms (`vdm compare`)."""
+        return f"{self.out}/report/comparisons/{table}.json"
+
+    def feature_paths(self, run: str, setting: str) -> list[str]:
+        """The chunk features files of a sample set, in chunk order."""
+        return [f"{self.out}/features/{run}/{setting}/{i}.npz" for i in range(self.num_chunks(run, setting))]
+
     def table_files(self, table: str) -> dict[str, list[str]]:
-        """The metrics and samples files of a table's rows, in row order (the inputs of its job)."""
+        """The metrics and samples files of a table's rows, in row order, and its comparisons (its job's inputs)."""
         rows = self.table_rows(table)
         return {"metrics": [self.metrics_path(r, s) for _, r, s in rows],
-                "samples": [self.samples_path(r, s) for _, r, s in rows]}
+                "samples": [self.samples_path(r, s) for _, r, s in rows],
+                "comparisons": [self.comparisons_path(table)]}
+
+    def compare_spec(self, table: str) -> dict[str, Any]:
+        """What `vdm compare` needs: the table's rows in order, each with its samples and chunk features files."""
+        return {"table": table, "rows": [
+            {"run": run, "setting": setting, "samples": self.samples_path(run, setting),
+             "features": self.feature_paths(run, setting)} for _, run, setting in self.table_rows(table)]}
 
     def plan_spec(self) -> dict[str, Any]:
         """What `vdm plan` needs: every training run's and sample set's resolved config, and the resources."""
@@ -315,6 +330,7 @@ class Ablation:
             "note": report["dataset_note"],
             "paper": report["paper"].get(table),
             "gif_videos": report["gif_videos"],
+            "comparisons": self.comparisons_path(table),
         }
 
     # ---- parse-time checks --------------------------------------------------------------------------

@@ -48,6 +48,9 @@ class Metric:
     score: Score
     # "" = computed; a reason = "not computed: <reason>"; None = does not apply here (left out of the JSON)
     status: Callable[[Context], str | None] = lambda ctx: ""
+    # A Fréchet distance of one output to the real clips' (output name, covariance ddof): compared between arms
+    # with a paired interval (vdm.metrics.compare); None: not a distance of that form
+    paired: tuple[str, int] | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,15 +147,16 @@ def _fixed(split: str) -> Callable[[EvalConfig], str]:
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("fvd", "i3d", _eval_split, _fvd),
+    Metric("fvd", "i3d", _eval_split, _fvd, paired=("features", 1)),
     Metric("fvd2048_16f", "i3d", _eval_split, _fvd2048_16f,
            lambda ctx: stats.fvd2048_16f_unavailable(ctx.frames, ctx.ev.features)),
     Metric("is_i3d", "i3d", None, _is_i3d, _is_i3d_status),
-    *(Metric(f"fid_{kind}_{split}", "inception", _fixed(split), _frame_fid(kind, split), _fid_status(split))
+    *(Metric(f"fid_{kind}_{split}", "inception", _fixed(split), _frame_fid(kind, split), _fid_status(split),
+             paired=(kind, 1))
       for split in ("train", "test") for kind in ("avg", "first")),
     *(Metric(f"is_{kind}_{splits}", "inception_logits", None, _inception_score(kind, splits), _is_status)
       for kind in ("avg", "first") for splits in (1, 10)),
-    Metric("c3d_fid", "c3d", _c3d_split, _c3d_fid, _c3d_status),
+    Metric("c3d_fid", "c3d", _c3d_split, _c3d_fid, _c3d_status, paired=("fc7", 1)),
     Metric("c3d_is", "c3d", None, _c3d_is, _c3d_status),
 )}
 HEADLINE = "fvd"  # the metrics JSON's own metric; every other entry is one of its "also"

@@ -45,8 +45,6 @@ from typing import Any, Callable
 import numpy as np
 from scipy import stats
 
-from vdm.metrics.stats import frechet_distance_fast
-
 Distance = Callable[[np.ndarray, np.ndarray], float]
 
 DEFAULT_GROUPS = 20
@@ -64,11 +62,12 @@ class ResamplingError(ValueError):
 # The distance with the real set's statistics computed once
 # --------------------------------------------------------------------------------------------
 def fixed_real_distance(real: np.ndarray, ddof: int = 1) -> Distance:
-    """The exact Fréchet distance ``frechet_distance_fast`` with ``real``'s mean, trace and S_r^(1/2) cached.
+    """The exact Fréchet distance (as ``vdm.metrics.stats.frechet_distance_fast``) with ``real``'s mean, trace
+    and S_r^(1/2) computed once.
 
     tr sqrtm(S_r S_g) = tr sqrtm(R S_g R) with R = S_r^(1/2) (PSD): the sum of the square roots of the
     eigenvalues of the Gram matrix of G_c R / sqrt(N - ddof) (N x N or D x D, the smaller), so a
-    replicate costs one symmetric eigendecomposition. Other real sets fall back to ``frechet_distance_fast``."""
+    replicate costs one symmetric eigendecomposition. Another real set (a replicate of it) gets its own."""
     r = _as_features(real, "real")  # [M, D]
     mu_r = r.mean(axis=0)  # [D]
     r_c = r - mu_r
@@ -79,7 +78,7 @@ def fixed_real_distance(real: np.ndarray, ddof: int = 1) -> Distance:
 
     def distance(real_: np.ndarray, gen: np.ndarray) -> float:
         if real_ is not r and not (np.shape(real_) == r.shape and np.array_equal(real_, r)):
-            return frechet_distance_fast(real_, gen, ddof)
+            return fixed_real_distance(real_, ddof)(real_, gen)
         g = np.asarray(gen, np.float64)  # [N, D]
         n, dim = g.shape
         if dim != r.shape[1] or n < 2:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
+from vdm.metrics import resampling
 from vdm.metrics.config import EvalConfig
 from vdm.metrics.videos import FVDError
 
@@ -123,17 +124,26 @@ def bootstrap_interval(feats_real: np.ndarray, feats_gen: np.ndarray, *, num: in
             "std": float(v.std(ddof=1)) if num > 1 else float("nan")}
 
 
-def bootstrap_entry(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, value: float, *, ddof: int = 1,
-                    progress: bool = False) -> dict[str, Any]:
-    """``{"interval": [low, high], "interval_info": {...}}`` of a distance ``value`` by :func:`bootstrap_interval`
-    with ``cfg``'s settings (bias-corrected when ``cfg.bootstrap_bias_correction``); ``{}`` when
-    ``cfg.num_bootstrap`` is 0. Shared by FVD, fvd2048_16f and the frame FIDs."""
-    if cfg.num_bootstrap <= 0:
-        return {}
-    info = bootstrap_interval(feats_real, feats_gen, num=cfg.num_bootstrap, level=cfg.interval_level,
-                              seed=cfg.bootstrap_seed, progress=progress,
-                              value=value if cfg.bootstrap_bias_correction else None, ddof=ddof)
-    return {"interval": [info.pop("low"), info.pop("high")], "interval_info": info}
+def interval_entry(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, value: float, *, ddof: int = 1,
+                   progress: bool = False) -> dict[str, Any]:
+    """``{"interval": [low, high], "interval_info": {...}}`` of a distance ``value`` by ``cfg.interval``: the
+    grouped jackknife of :mod:`vdm.metrics.resampling` ("jackknife"; also for "chunks", which only FVD
+    implements), or :func:`bootstrap_interval` ("bootstrap"; ``{}`` when ``cfg.num_bootstrap`` is 0). Shared by
+    FVD, fvd2048_16f, the frame FIDs and every further Fréchet distance."""
+    if cfg.interval == "bootstrap":
+        if cfg.num_bootstrap <= 0:
+            return {}
+        info = bootstrap_interval(feats_real, feats_gen, num=cfg.num_bootstrap, level=cfg.interval_level,
+                                  seed=cfg.bootstrap_seed, progress=progress,
+                                  value=value if cfg.bootstrap_bias_correction else None, ddof=ddof)
+        return {"interval": [info.pop("low"), info.pop("high")], "interval_info": info}
+    real = np.asarray(feats_real, np.float64)
+    info = resampling.distance_interval(real, np.asarray(feats_gen, np.float64),
+                                        distance=resampling.fixed_real_distance(real, ddof), level=cfg.interval_level,
+                                        num_groups=cfg.jackknife_groups, seed=cfg.bootstrap_seed)
+    low, high = info.pop("low"), info.pop("high")
+    info.pop("value")
+    return {"interval": [low, high], "interval_info": {**info, "method": "jackknife", "detail": info["method"]}}
 
 
 def chunk_fvds(feats_real: np.ndarray, feats_gen: np.ndarray, num_chunks: int) -> np.ndarray:
@@ -185,7 +195,7 @@ def compute_fvd(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, 
             out["reliable"] = False
     else:
         out["value"] = frechet_distance(feats_real, feats_gen)
-        out.update(bootstrap_entry(feats_real, feats_gen, cfg, out["value"], progress=progress)
+        out.update(interval_entry(feats_real, feats_gen, cfg, out["value"], progress=progress)
                    or {"interval": None, "interval_info": {"method": "none"}})
     out["warnings"] = notes
     for note in notes:
@@ -229,7 +239,7 @@ def fvd2048_16f(feats_real: np.ndarray, feats_gen: np.ndarray, frames: int, feat
     out: dict[str, Any] = {"computed": True, "value": value, "n_real": len(real), "n_generated": len(gen),
                            "convention_n": STYLEGAN_V_N, "full_convention": len(real) == len(gen) == STYLEGAN_V_N,
                            "covariance": "biased (1/N)", "note": STYLEGAN_V_NOTE, "interval": None}
-    out.update(bootstrap_entry(real, gen, cfg, value, ddof=0, progress=progress))
+    out.update(interval_entry(real, gen, cfg, value, ddof=0, progress=progress))
     return out
 
 
@@ -244,7 +254,7 @@ def fid_entry(real: np.ndarray, gen: np.ndarray, ev: EvalConfig, **labels: Any) 
     value = frechet_distance_fast(r, g)
     entry: dict[str, Any] = {"computed": True, "value": value, "n_real": len(r), "n_generated": len(g), **labels,
                              "reliable": min(len(r), len(g)) > r.shape[1], "interval": None}
-    entry.update(bootstrap_entry(r, g, ev, value))
+    entry.update(interval_entry(r, g, ev, value))
     return entry
 
 

@@ -1,25 +1,31 @@
-"""The paper's findings, tested on one table of ours: reproduced, not reproduced, or inconclusive.
+"""The paper's findings, tested on one table of ours: reproduced, contradicted, or inconclusive.
 
-Each ablation table states the finding the paper reports for it and what our rows say about it. The
-rule is the same for every finding: two arms are *separated* when their 95 % intervals do not overlap
-(lower FVD is better). A finding is
+Each ablation table states the finding the paper reports for it and tests it on a *paired difference* of two
+of its arms, fixed by their settings (never by their values): Δ = metric(B) − metric(A) of the arms' sample
+sets, drawn with the same seeds, with its paired interval (``vdm compare``, :mod:`vdm.metrics.compare`: the same
+jackknife groups deleted from both arms, the real set fixed). For FVD and every further Fréchet distance both
+arms have (frame FIDs, ...), a finding is
 
-* **reproduced** when the arm the paper finds better is better than the other arm, separated;
-* **not reproduced** when the other arm is better, separated (the opposite of the paper's ordering);
-* **inconclusive** when the intervals overlap (the N of the table cannot tell the arms apart).
+* **reproduced** when the Δ interval excludes 0 on the side the paper reports (lower is better);
+* **contradicted** when it excludes 0 on the other side;
+* **inconclusive** when it holds 0 — stated with the smallest |Δ| this N detects with 80 % power, so a null
+  result says how large an effect the run could have seen.
 
-The findings (FVD, paper §4):
+The verdict of a table is FVD's (the paper's metric); the others are listed beside it. The findings (paper §4):
 
 * Table 4 (joint training): more independent image frames per video give a lower FVD (0 vs 8 images:
-  202.3 vs 57.8 FVD_train). Tested: the most vs the fewest images per video.
+  202.3 vs 57.8 FVD_train). Tested: the most vs the fewest images per video, Δ < 0.
 * Table 5 (classifier-free guidance): FVD first improves, then degrades as the guidance weight grows
-  (frameskip 1: 41.7 / 50.2 / 163.7 at 1 / 2 / 5). Tested: the largest weight against the best of the
-  smaller ones — the largest weight has the worse FVD.
+  (frameskip 1: 41.7 / 50.2 / 163.7 at 1 / 2 / 5). Tested: the largest weight against the next smaller
+  one, Δ > 0 (the top of the range degrades).
 * Table 6 (conditioning): reconstruction guidance gives a lower FVD than replacement (136.2 vs 451.5 at
-  guidance 2). Tested: every reconstruction arm against the replacement arm with the same other settings.
+  guidance 2). Tested: every reconstruction arm against the replacement arm with the same other settings, Δ < 0.
 
-The ``training`` table gets the learning criterion instead (not a paper finding): the final EMA
-model's FVD against the same network's at step 0, as a ratio, with the separation rule.
+The ``training`` table gets the learning criterion instead (not a paper finding): the final EMA model against
+the same network at step 0, Δ < 0, with the ratio of the two FVDs.
+
+:func:`compare` is the former rule ("separated when the 95 % intervals do not overlap"), kept for the
+simulation that shows it cannot see gaps of ~5 SD of the difference (tests/test_resampling.py).
 """
 
 from __future__ import annotations
@@ -28,12 +34,16 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
+from vdm.artifacts.metrics import ALSO_TITLES
+
+REPRODUCED, CONTRADICTED, INCONCLUSIVE = "reproduced", "contradicted", "inconclusive"
+NOT_REPRODUCED = "not reproduced"  # the former rule's word for the opposite order (compare)
+Comparisons = Mapping[str, Any] | None  # a `vdm compare` JSON: {"pairs": [{"a", "b", "n", "metrics"}]}
 
 
 @dataclass(frozen=True)
 class Finding:
-    verdict: str  # REPRODUCED / NOT_REPRODUCED / INCONCLUSIVE, or "" for the learning criterion
+    verdict: str  # REPRODUCED / CONTRADICTED / INCONCLUSIVE, or "" for the learning criterion
     text: str  # one paragraph of Markdown
 
 
@@ -48,7 +58,7 @@ def _has_interval(row: Mapping[str, Any]) -> bool:
 
 
 def compare(better: Mapping[str, Any], worse: Mapping[str, Any]) -> str:
-    """The verdict on "``better`` has the lower FVD" from two rows (value, interval_low/high)."""
+    """The former rule on "``better`` has the lower FVD": separated when the intervals do not overlap."""
     if not (_has_interval(better) and _has_interval(worse)):
         return INCONCLUSIVE
     if better["interval_high"] < worse["interval_low"]:
@@ -58,37 +68,87 @@ def compare(better: Mapping[str, Any], worse: Mapping[str, Any]) -> str:
     return INCONCLUSIVE
 
 
+def delta_verdict(low: float, high: float, expected_sign: int) -> str:
+    """The verdict of a Δ interval on a finding that expects Δ of sign ``expected_sign`` (+1 / -1)."""
+    if low > 0.0:
+        return REPRODUCED if expected_sign > 0 else CONTRADICTED
+    if high < 0.0:
+        return REPRODUCED if expected_sign < 0 else CONTRADICTED
+    return INCONCLUSIVE
+
+
+def _key(row: Mapping[str, Any]) -> tuple[str, str]:
+    return (row["run"], row["setting"])
+
+
+def deltas(comparisons: Comparisons, a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """{metric: Δ dict (value, low, high, min_detectable, n_generated)} of metric(b) − metric(a), or None when
+    the comparisons hold no such pair (a pair stored the other way round is negated)."""
+    for pair in (comparisons or {}).get("pairs", ()):
+        ka, kb = (pair["a"]["run"], pair["a"]["setting"]), (pair["b"]["run"], pair["b"]["setting"])
+        if (ka, kb) == (_key(a), _key(b)):
+            return dict(pair["metrics"])
+        if (ka, kb) == (_key(b), _key(a)):
+            return {name: {**d, "value": -d["value"], "low": -d["high"], "high": -d["low"]}
+                    for name, d in pair["metrics"].items()}
+    return None
+
+
+def _title(name: str) -> str:
+    return "FVD" if name == "fvd" else ALSO_TITLES.get(name, name)
+
+
+def _delta_text(found: dict[str, dict[str, Any]], expected_sign: int) -> str:
+    """'Δ FVD = -12.3 [-20.1, -4.5] (smallest detectable 6.2): reproduced; Δ FID-avg vs test = ...'."""
+    parts = []
+    for name in sorted(found, key=lambda n: (n != "fvd", n)):
+        d = found[name]
+        parts.append(f"Δ {_title(name)} = {d['value']:.2f} [{d['low']:.2f}, {d['high']:.2f}] (smallest detectable "
+                     f"±{d['min_detectable']:.2f}): {delta_verdict(d['low'], d['high'], expected_sign)}")
+    return "; ".join(parts)
+
+
+def _paired(comparisons: Comparisons, a: Mapping[str, Any], b: Mapping[str, Any], expected_sign: int
+            ) -> tuple[str, str]:
+    """(FVD's verdict, the text of every metric's Δ) of the pair (a, b), or inconclusive with the reason."""
+    found = deltas(comparisons, a, b)
+    if not found or "fvd" not in found:
+        return INCONCLUSIVE, "no paired comparison of these arms (the table was built without `vdm compare`)"
+    d = found["fvd"]
+    return delta_verdict(d["low"], d["high"], expected_sign), _delta_text(found, expected_sign)
+
+
 def _n(rows: Sequence[Mapping[str, Any]]) -> str:
     gen = sorted({r["n_generated"] for r in rows if r.get("n_generated") is not None})
     real = sorted({r["n_real"] for r in rows if r.get("n_real") is not None})
-    return f"N = {'/'.join(map(str, gen)) or '?'} generated vs {'/'.join(map(str, real)) or '?'} real clips"
+    return f"N = {'/'.join(map(str, gen)) or '?'} generated vs {'/'.join(map(str, real)) or '?'} real clips, paired"
 
 
-def joint_training(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
+def joint_training(rows: Sequence[Mapping[str, Any]], comparisons: Comparisons = None) -> Finding | None:
     arms = sorted((r for r in rows if "images_per_video" in r), key=lambda r: r["images_per_video"])
     if len(arms) < 2 or arms[0]["images_per_video"] == arms[-1]["images_per_video"]:
         return None
     few, many = arms[0], arms[-1]
-    verdict = compare(better=many, worse=few)
+    verdict, text = _paired(comparisons, few, many, -1)
     return Finding(verdict, (
         f"Paper (Table 4): more image frames per video give a lower FVD. Ours: "
         f"{many['images_per_video']} images per video {_arm(many)} vs {few['images_per_video']} "
-        f"{_arm(few)} ({_n([few, many])}): **{verdict}** at this scale."
+        f"{_arm(few)}; {many['images_per_video']} − {few['images_per_video']} images: {text} "
+        f"({_n([few, many])}): **{verdict}** at this scale."
     ))
 
 
-def guidance(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
+def guidance(rows: Sequence[Mapping[str, Any]], comparisons: Comparisons = None) -> Finding | None:
     arms = sorted((r for r in rows if "guidance_weight" in r), key=lambda r: r["guidance_weight"])
     if len(arms) < 2:
         return None
-    largest = arms[-1]
-    best_smaller = min(arms[:-1], key=lambda r: r["value"])
-    verdict = compare(better=best_smaller, worse=largest)
+    largest, below = arms[-1], arms[-2]
+    verdict, text = _paired(comparisons, below, largest, +1)
     order = ", ".join(f"w = {r['guidance_weight']:g}: {_arm(r)}" for r in arms)
     return Finding(verdict, (
         f"Paper (Table 5): FVD first improves, then degrades as the guidance weight grows — the largest "
         f"weight has a worse FVD than a smaller one. Ours: {order}; the largest weight (w = "
-        f"{largest['guidance_weight']:g}) against the best smaller one (w = {best_smaller['guidance_weight']:g}) "
+        f"{largest['guidance_weight']:g}) − the next smaller one (w = {below['guidance_weight']:g}): {text} "
         f"({_n(arms)}): **{verdict}** at this scale."
     ))
 
@@ -96,7 +156,7 @@ def guidance(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
 _CONDITIONING_OTHER_KEYS = ("sampler", "steps", "guidance_weight", "images_per_video", "run")
 
 
-def conditioning(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
+def conditioning(rows: Sequence[Mapping[str, Any]], comparisons: Comparisons = None) -> Finding | None:
     pairs = []
     for recon in (r for r in rows if r.get("cond_method") == "reconstruction"):
         others = [
@@ -104,15 +164,14 @@ def conditioning(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
             and all(r.get(k) == recon.get(k) for k in _CONDITIONING_OTHER_KEYS)
         ]
         if others:
-            pairs.append((recon, others[0], compare(better=recon, worse=others[0])))
+            pairs.append((recon, others[0], *_paired(comparisons, others[0], recon, -1)))
     if not pairs:
         return None
-    verdicts = {v for _, _, v in pairs}
+    verdicts = {v for _, _, v, _ in pairs}
     (verdict,) = verdicts if len(verdicts) == 1 else (INCONCLUSIVE,)
     parts = "; ".join(
-        f"reconstruction (w_r = {rc.get('w_r', '?')}) {_arm(rc)} vs replacement {_arm(rp)}"
-        + (f": {v}" if len(pairs) > 1 else "")
-        for rc, rp, v in pairs
+        f"reconstruction (w_r = {rc.get('w_r', '?')}) {_arm(rc)} vs replacement {_arm(rp)}, reconstruction − "
+        f"replacement: {text}" for rc, rp, _, text in pairs
     )
     mixed = " (the w_r arms disagree)" if len(verdicts) > 1 else ""
     return Finding(verdict, (
@@ -121,18 +180,18 @@ def conditioning(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
     ))
 
 
-def training(rows: Sequence[Mapping[str, Any]]) -> Finding | None:
+def training(rows: Sequence[Mapping[str, Any]], comparisons: Comparisons = None) -> Finding | None:
     arms = sorted((r for r in rows if "step" in r), key=lambda r: r["step"])
     if len(arms) < 2 or arms[0]["step"] != 0:
         return None
     first, last = arms[0], arms[-1]
     ratio = last["value"] / first["value"] if first["value"] else math.nan
-    separated = compare(better=last, worse=first) == REPRODUCED
+    verdict, text = _paired(comparisons, first, last, -1)
     along = ", ".join(f"step {r['step']}: {r['value']:.1f}" for r in arms)
     return Finding("", (
         f"Learning: FVD {along}. Step {last['step']} {_arm(last)} vs step 0 {_arm(first)}: "
-        f"ratio {ratio:.3f} ({'≤' if ratio <= 0.1 else '>'} 1/10), intervals "
-        f"{'separated' if separated else 'not separated'} ({_n(arms)})."
+        f"ratio {ratio:.3f} ({'≤' if ratio <= 0.1 else '>'} 1/10); step {last['step']} − step 0: {text} "
+        f"({_n(arms)}): {'learned (lower, decided)' if verdict == REPRODUCED else 'not decided lower'}."
     ))
 
 
@@ -144,7 +203,8 @@ FINDINGS = {
 }
 
 
-def finding_of(table: str, rows: Sequence[Mapping[str, Any]]) -> Finding | None:
-    """The finding a table tests, or None (no finding for this table, or too few arms)."""
+def finding_of(table: str, rows: Sequence[Mapping[str, Any]], comparisons: Comparisons = None) -> Finding | None:
+    """The finding a table tests, from its rows and its paired comparisons (``vdm compare``'s JSON), or None
+    (no finding for this table, or too few arms)."""
     fn = FINDINGS.get(table)
-    return fn(rows) if fn else None
+    return fn(rows, comparisons) if fn else None

@@ -5,7 +5,8 @@ A table is described by a *spec* (written by the workflow, ``workflow/rules/repo
     {"table": "guidance", "experiment": "mmnist", "note": "...",
      "paper": {"table": "T5_cfg", "metric": "FVD_val", "setting_contains": "frameskip 1"} | null,
      "rows": [{"keys": {"guidance_weight": 2.0}, "run": "img8", "setting": "ancestral-64-w2",
-               "metrics": "results/.../ancestral-64-w2.json", "samples": ".../samples.npz"}, ...]}
+               "metrics": "results/.../ancestral-64-w2.json", "samples": ".../samples.npz"}, ...],
+     "comparisons": "results/.../report/comparisons/guidance.json" | null}
 
 The paper's numbers come from ``paper_tables.csv`` beside this file (see ``paper_tables.md`` for its
 source); a paper row matches one of ours when every setting both of them name (images per video,
@@ -15,6 +16,7 @@ guidance weight, sampler, conditioning method) is equal.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from functools import lru_cache
@@ -234,10 +236,22 @@ def to_markdown(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any]) -> s
             + ". Context only: a different data set, resolution and model size.",
             "",
         ]
-    found = finding_of(table, rows)
+    found = finding_of(table, rows, read_comparisons(spec.get("comparisons")))
     if found is not None:
         lines += [f"**{'Finding' if found.verdict else 'Learning'}.** {found.text}", ""]
     return "\n".join(lines)
+
+
+def read_comparisons(path: str | Path | None) -> dict[str, Any] | None:
+    """The table's paired comparisons (``vdm compare``'s JSON at the spec's ``comparisons``), or None."""
+    if not path:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ReportError(f"comparisons file not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise ReportError(f"{path}: not JSON ({e})") from None
 
 
 def _also_cell(r: Mapping[str, Any], name: str) -> str:

@@ -13,6 +13,7 @@
 #   OUT/metrics/real-<detector>-<T>f-<split>.npz  another detector's (Inception, C3D) of one split
 #   OUT/features/{run}/{setting}/{i}.npz       every detector's outputs of the generated videos, per chunk
 #   OUT/metrics/{run}/{setting}.json           FVD and the further metrics of one sample set
+#   OUT/report/comparisons/{table}.json        paired differences between the table's arms (vdm compare)
 #   OUT/report/...                             tables, plots, GIF grids, provenance
 #   OUT/logs/<rule>/...                        one log per job
 # The Figure 2 cascade (config `cascade`, target `cascade`; workflow/rules/cascade.smk):
@@ -31,6 +32,7 @@ import os
 import json
 import sys
 from functools import partial
+from types import SimpleNamespace
 
 from vdm.ablation import CASCADE_STAGES, SR_RUN, Ablation, GridError
 from vdm.config import ExperimentConfig
@@ -179,8 +181,23 @@ def _sample_chunks(wildcards):
 
 
 def _feature_chunks(wildcards):
-    n = GRID.num_chunks(wildcards.run, wildcards.setting)
-    return [f"{OUT}/features/{wildcards.run}/{wildcards.setting}/{i}.npz" for i in range(n)]
+    return GRID.feature_paths(wildcards.run, wildcards.setting)
+
+
+def _compare_inputs(wildcards):
+    """The evaluation config, every row's samples and chunk features, and the real-features files they read."""
+    spec = GRID.compare_spec(wildcards.table)
+    real = [f for r in spec["rows"] for f in real_features_inputs(SimpleNamespace(run=r["run"], setting=r["setting"]))]
+    return {
+        "cfg": f"{OUT}/configs/evaluate.yaml",
+        "samples": [r["samples"] for r in spec["rows"]],
+        "features": [f for r in spec["rows"] for f in r["features"]],
+        "real": list(dict.fromkeys(real)),
+    }
+
+
+def _compare_spec_json(wildcards):
+    return json.dumps(GRID.compare_spec(wildcards.table), sort_keys=True)
 
 
 def _cascade_config(wildcards):

@@ -22,6 +22,26 @@ rule table:
         " --plot {output.png:q} --gif {output.gif:q} > {log:q} 2>&1"
 
 
+# The paired differences between a table's arms (same seeds, one real set): the evidence of its finding.
+rule compare:
+    input:
+        unpack(_compare_inputs),
+    output:
+        f"{OUT}/report/comparisons/{{table}}.json",
+    log:
+        f"{OUT}/logs/report/compare-{{table}}.log",
+    conda:
+        CONDA_ENV
+    threads: threads_of("evaluate")
+    resources:
+        **resources_of("evaluate"),
+    params:
+        spec=_compare_spec_json,
+    shell:
+        "vdm compare --config {input.cfg:q} --spec {params.spec:q} --real-features {input.real:q} --out {output:q}"
+        " > {log:q} 2>&1"
+
+
 rule provenance:
     input:
         cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
