@@ -15,6 +15,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "sample": ("vdm.sampling.cli", "sample videos from an exported model (a whole set or one chunk)"),
     "gather": ("vdm.sampling.gather", "a sample set (and its GIF) from its chunk files"),
     "evaluate": ("vdm.metrics.cli", "FVD of a sample set against real clips"),
+    "digits": ("vdm.metrics.digits_cli", "train the Moving MNIST digit classifier of the digit metrics"),
     "report": ("vdm.report.cli", "tables and plots from metrics"),
     "sizes": ("vdm.model.cli", "parameter counts of the named U-Net sizes"),
     "plan": ("vdm.plan", "network evaluations, FLOPs and GPU-hours per stage of a workflow config"),
