@@ -66,6 +66,11 @@ class EvalConfig:
     # C3D IS: the generated set cut into this many equal parts, IS of each, reported as mean ± std over the
     # parts (TGANv2: 10 sets of 2,048 samples, one split each; the paper: 10,000 samples).
     c3d_is_splits: int = 10
+    # Digit metrics of Moving MNIST (vdm.metrics.digits; class accuracy, identity, Fréchet distance in the
+    # classifier's features): the path of the digit-classifier weights file that `vdm digits` trains for the
+    # data's resolution and canvas. The workflow always sets it to its rule digit_classifier's output
+    # (metrics/digit-classifier.pt); "" = the digit metrics are not computed (the JSON says why).
+    digit_classifier: str = ""
     # Folder of the real clips' features that `vdm evaluate` run by hand (without --real-features) keeps, one file
     # per detector, split, data settings and seed; "" disables it. The workflow never writes here: every real-
     # features file is a declared job output (metrics/real-*.npz) that the evaluations name as inputs.

@@ -13,6 +13,7 @@ import sys
 from vdm.cliargs import EXIT_OK, add_config_flags, config_from_args, fail, print_dry_run
 from vdm.config import ConfigError
 from vdm.data.common import DataError
+from vdm.metrics import digits
 from vdm.utils.io import remove_stale_temporaries_of
 
 log = logging.getLogger("vdm.digits")
@@ -40,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
                               "moving_mnist")
         if args.steps is not None and args.steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {args.steps}")
-        from vdm.metrics import digits
-
         settings = digits.settings_of(cfg.data, **({"steps": args.steps} if args.steps else {}))
         remove_stale_temporaries_of(args.out)
         net, record = digits.train(settings, log=None if args.quiet else log.info)

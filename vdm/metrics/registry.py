@@ -11,13 +11,13 @@ other entry one of its ``also`` entries; their table titles and paper names are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 
 from vdm.config import ExperimentConfig
-from vdm.metrics import c3d, stats
+from vdm.metrics import c3d, digits, stats
 from vdm.metrics.config import EvalConfig
 from vdm.metrics.inception_net import PYTORCH_FID_FILE
 
@@ -26,11 +26,13 @@ Outputs = dict[str, np.ndarray]  # a detector's named outputs, [N, ...] each
 
 @dataclass(frozen=True)
 class Context:
-    """What decides which metrics an evaluation computes: the config, the videos' length, and whether the
-    real clips are a user's ``--real`` npz (only the FVD's I3D then) rather than the protocol's clips."""
+    """What decides which metrics an evaluation computes: the config, the videos' length, whether the
+    real clips are a user's ``--real`` npz (only the FVD's I3D then) rather than the protocol's clips, and
+    the sample set's class labels (``cls`` [N] of the samples file, None without; the digit class accuracy)."""
     cfg: ExperimentConfig
     frames: int
     real_npz: bool = False
+    labels: np.ndarray | None = field(default=None, compare=False)
 
     @property
     def ev(self) -> EvalConfig:
@@ -86,6 +88,28 @@ def _is_i3d_status(ctx: Context) -> str | None:
     return "" if ctx.ev.features == "logits" else f"needs I3D logits (evaluate.features is {ctx.ev.features!r})"
 
 
+def _digit_status(ctx: Context) -> str | None:
+    if ctx.cfg.data.source != "moving_mnist":
+        return None  # the classifier knows Moving MNIST digits only
+    return "" if ctx.ev.digit_classifier else ("needs the digit classifier (evaluate.digit_classifier: "
+                                               "`vdm digits` makes it; the workflow sets it)")
+
+
+def _one_digit_status(ctx: Context) -> str | None:
+    why = _digit_status(ctx)
+    if why or why is None:
+        return why
+    n = ctx.cfg.data.mnist_num_digits
+    return "" if n == 1 else f"needs one digit per video (data.mnist_num_digits is {n}; the classifier reads one)"
+
+
+def _class_accuracy_status(ctx: Context) -> str | None:
+    why = _one_digit_status(ctx)
+    if why or why is None:
+        return why
+    return "" if ctx.labels is not None else "the sample set has no class labels (no cls in the samples file)"
+
+
 # --------------------------------------------------------------------------------------------
 # Scores
 # --------------------------------------------------------------------------------------------
@@ -131,6 +155,30 @@ def _is_i3d(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) ->
     return stats.is_entry(probs, IS_I3D_SPLITS, f"{len(probs)} videos < {IS_I3D_SPLITS} splits")
 
 
+def _digit_share(kind: str) -> Score:
+    """Class accuracy ("class") or identity ("identity") of the generated set, the real clips' beside it."""
+    def hits(out: Outputs, labels: np.ndarray | None) -> np.ndarray | None:
+        if kind == "identity":
+            return digits.identity_hits(out["logits"])
+        return None if labels is None else digits.class_hits(out["logits"], labels)
+
+    def score(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+        if len(ctx.labels if ctx.labels is not None else gen["logits"]) != len(gen["logits"]):
+            raise ValueError(f"{len(ctx.labels)} class labels for {len(gen['logits'])} videos")
+        entry = {"computed": True, **digits.share_entry(hits(gen, ctx.labels), ctx.ev.interval_level)}
+        entry["n_generated"], entry["split"] = entry["n_videos"], ctx.ev.split
+        real_hits = hits(real, real.get("cls")) if real is not None else None
+        if real_hits is None:
+            return {**entry, "real_value": None, "n_real": 0, "real_note": "the real clips carry no class labels"}
+        r = digits.share_entry(real_hits, ctx.ev.interval_level)
+        return {**entry, "real_value": r["value"], "real_interval": r["interval"], "n_real": r["n_videos"]}
+    return score
+
+
+def _digit_fd(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    return stats.fid_entry(real["features"], gen["features"], ctx.ev, split=ctx.ev.split, frames="all, averaged")
+
+
 def _eval_split(ev: EvalConfig) -> str:
     return ev.split
 
@@ -154,6 +202,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
       for kind in ("avg", "first") for splits in (1, 10)),
     Metric("c3d_fid", "c3d", _c3d_split, _c3d_fid, _c3d_status),
     Metric("c3d_is", "c3d", None, _c3d_is, _c3d_status),
+    Metric("digit_class_accuracy", "digits", _eval_split, _digit_share("class"), _class_accuracy_status),
+    Metric("digit_identity", "digits", _eval_split, _digit_share("identity"), _one_digit_status),
+    Metric("digit_fd", "digits", _eval_split, _digit_fd, _digit_status),
 )}
 HEADLINE = "fvd"  # the metrics JSON's own metric; every other entry is one of its "also"
 
