@@ -38,6 +38,7 @@ METRIC_COLUMNS: dict[str, tuple[str, str | None]] = {
     "is_i3d": ("IS (I3D, paper Table 3)", "IS_I3D"),
     "digit_class_accuracy": ("Digit class accuracy", None),
     "digit_identity": ("Digit identity", None),
+    "digit_identity_kept": ("Digit identity kept (given frames' digit)", None),
     "digit_fd": ("FD (digit classifier)", None),
 }
 ALSO_TITLES = {name: title for name, (title, _) in METRIC_COLUMNS.items()}

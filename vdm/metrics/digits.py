@@ -261,6 +261,13 @@ def identity_hits(logits: np.ndarray) -> np.ndarray:
     return pred == majority(pred)[:, None]
 
 
+def kept_hits(logits: np.ndarray, given: list[int]) -> np.ndarray:
+    """bool [N, T - len(given)]: each other frame's predicted digit is the most frequent of the ``given`` ones."""
+    pred = predicted(logits)
+    others = [t for t in range(pred.shape[1]) if t not in set(given)]
+    return pred[:, others] == majority(pred[:, given])[:, None]
+
+
 def wilson(p: float, n: float, level: float) -> tuple[float, float]:
     """Wilson score interval of a share ``p`` of ``n`` trials."""
     from statistics import NormalDist

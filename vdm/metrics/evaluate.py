@@ -17,7 +17,7 @@ import numpy as np
 
 from vdm.artifacts import ArtifactError
 from vdm.artifacts import features as feature_files
-from vdm.artifacts.samples import read_labels, read_samples_header
+from vdm.artifacts.samples import read_samples_header
 from vdm.config import ExperimentConfig, to_dict
 from vdm.data.loader import eval_clips
 from vdm.metrics import i3d, registry
@@ -153,7 +153,7 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
     else:
         videos, meta = load_videos_npz(samples)
         shape = videos.shape
-    ctx = registry.Context(cfg, int(shape[1]), real_npz=real is not None, labels=read_labels(samples))
+    ctx = registry.set_context(cfg, int(shape[1]), samples, meta, real_npz=real is not None)
     nets = Networks(cfg.evaluate, device or str(default_device()))
     gen = _generated(ctx, nets, videos, meta, int(shape[0]), gen_features, progress)
     reals = _reals(ctx, nets, real, real_features_files, progress)

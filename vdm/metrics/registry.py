@@ -12,10 +12,12 @@ other entry one of its ``also`` entries; their table titles and paper names are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from vdm.artifacts.samples import read_labels
 from vdm.config import ExperimentConfig
 from vdm.metrics import c3d, digits, stats
 from vdm.metrics.config import EvalConfig
@@ -33,10 +35,18 @@ class Context:
     frames: int
     real_npz: bool = False
     labels: np.ndarray | None = field(default=None, compare=False)
+    cond_frames: tuple[int, ...] = ()  # the frames of each video that were given (prediction, extension)
 
     @property
     def ev(self) -> EvalConfig:
         return self.cfg.evaluate
+
+
+def set_context(cfg: ExperimentConfig, frames: int, samples: str | Path, meta: dict[str, Any], *,
+                real_npz: bool = False) -> Context:
+    """The context of the sample set ``samples`` (``meta``: its entries): its class labels and given frames."""
+    return Context(cfg, frames, real_npz, labels=read_labels(samples),
+                   cond_frames=tuple(int(i) for i in meta.get("cond_frame_indices") or ()))
 
 
 Score = Callable[[Outputs, "Outputs | None", Context, bool], dict[str, Any]]  # (generated, real, ctx, progress)
@@ -110,6 +120,15 @@ def _class_accuracy_status(ctx: Context) -> str | None:
     return "" if ctx.labels is not None else "the sample set has no class labels (no cls in the samples file)"
 
 
+def _identity_kept_status(ctx: Context) -> str | None:
+    why = _one_digit_status(ctx)
+    if why is None or not ctx.cond_frames:
+        return None  # for sets with given frames only
+    if why:
+        return why
+    return "" if len(ctx.cond_frames) < ctx.frames else "every frame is given: none generated"
+
+
 # --------------------------------------------------------------------------------------------
 # Scores
 # --------------------------------------------------------------------------------------------
@@ -175,6 +194,17 @@ def _digit_share(kind: str) -> Score:
     return score
 
 
+def _identity_kept(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    """Share of generated frames showing the most frequent digit of the video's given frames; the real clips'
+    value: the same for their frames at those positions."""
+    level, given = ctx.ev.interval_level, list(ctx.cond_frames)
+    entry = {"computed": True, **digits.share_entry(digits.kept_hits(gen["logits"], given), level),
+             "given_frames": given, "split": ctx.ev.split}
+    entry["n_generated"] = entry["n_videos"]
+    r = digits.share_entry(digits.kept_hits(real["logits"], given), level)
+    return {**entry, "real_value": r["value"], "real_interval": r["interval"], "n_real": r["n_videos"]}
+
+
 def _digit_fd(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
     return stats.fid_entry(real["features"], gen["features"], ctx.ev, split=ctx.ev.split, frames="all, averaged")
 
@@ -204,6 +234,7 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("c3d_is", "c3d", None, _c3d_is, _c3d_status),
     Metric("digit_class_accuracy", "digits", _eval_split, _digit_share("class"), _class_accuracy_status),
     Metric("digit_identity", "digits", _eval_split, _digit_share("identity"), _one_digit_status),
+    Metric("digit_identity_kept", "digits", _eval_split, _identity_kept, _identity_kept_status),
     Metric("digit_fd", "digits", _eval_split, _digit_fd, _digit_status),
 )}
 HEADLINE = "fvd"  # the metrics JSON's own metric; every other entry is one of its "also"
