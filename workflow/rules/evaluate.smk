@@ -7,6 +7,8 @@
 # file as an input and its path as evaluate.digit_classifier (set here, not in the resolved configs, so that
 # adding it reruns no sampling).
 
+import functools
+
 from vdm.metrics.registry import generated_detectors
 
 DIGIT_CLASSIFIER = f"{OUT}/metrics/digit-classifier.pt"
@@ -15,7 +17,12 @@ DIGITS_FLAG = f"--set evaluate.digit_classifier={DIGIT_CLASSIFIER}"
 
 def _eval_context(wildcards):
     """The metrics context of sample set {run}/{setting} as its evaluation jobs see it (with the classifier)."""
-    exp = _sample_config(wildcards)
+    return _eval_context_of(wildcards.run, wildcards.setting)
+
+
+@functools.lru_cache(maxsize=None)
+def _eval_context_of(run, setting):  # once per set, not once per chunk job
+    exp = experiment(sample_overrides(run, setting))
     _set(exp, "evaluate.digit_classifier", DIGIT_CLASSIFIER)
     cfg = ExperimentConfig.from_dict(exp)
     return MetricsContext(cfg, set_frames(cfg))
