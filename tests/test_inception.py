@@ -167,7 +167,8 @@ def test_evaluate_reports_fid_avg_and_first_against_train_and_test(tmp_path):
                      "--real-features", *caches, "--quiet"]) == 0
     also = json.loads(out.read_text())["also"]
     assert set(also) == {"fvd2048_16f", "fid_avg_train", "fid_first_train", "fid_avg_test", "fid_first_test",
-                         "is_avg_1", "is_avg_10", "is_first_1", "is_first_10"}
+                         "is_avg_1", "is_avg_10", "is_first_1", "is_first_10",
+                         "digit_class_accuracy", "digit_identity", "digit_fd"}  # not computed: no digit classifier
     for name in ("fid_avg_train", "fid_first_train", "fid_avg_test", "fid_first_test"):
         e = also[name]
         assert e["computed"] and e["value"] > 0 and (e["n_real"], e["n_generated"]) == (4, 4) and not e["reliable"]

@@ -26,13 +26,16 @@ def test_every_entry_has_a_detector_and_a_column():
         assert m.detector in DETECTORS, name
         assert name == HEADLINE or name in METRIC_COLUMNS, f"{name}: no title in vdm/artifacts/metrics.py"
     assert set(METRIC_COLUMNS) == set(METRICS) - {HEADLINE}
-    assert real_detectors() == ["i3d", "inception", "c3d"]
+    assert real_detectors() == ["i3d", "inception", "c3d", "digits"]
 
 
 def test_what_an_evaluation_needs_follows_from_the_config():
     plain = _ctx(frames=9)
     assert generated_detectors(plain) == ["i3d"] and real_needs(plain) == [("i3d", "test")]
     assert statuses(plain)["fid_avg_test"] == "evaluate.frame_fid is off"
+    assert statuses(plain)["digit_fd"].startswith("needs the digit classifier")
+    with_digits = _ctx(frames=9, digit_classifier="d.pt")
+    assert generated_detectors(with_digits) == ["i3d", "digits"] and ("digits", "test") in real_needs(with_digits)
     assert "is_i3d" not in statuses(plain) and "c3d_fid" not in statuses(plain)  # not Kinetics / UCF-101 data
     frame = _ctx(frames=9, frame_fid=True, frame_fid_splits=["test"])
     assert generated_detectors(frame) == ["i3d", "inception"]

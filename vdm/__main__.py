@@ -16,6 +16,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "gather": ("vdm.sampling.gather", "a sample set (and its GIF) from its chunk files"),
     "evaluate": ("vdm.metrics.cli", "FVD and the further metrics of a sample set against real clips"),
     "compare": ("vdm.metrics.compare", "paired differences of the metrics between the arms of a table"),
+    "digits": ("vdm.metrics.digits_cli", "train the Moving MNIST digit classifier of the digit metrics"),
     "report": ("vdm.report.cli", "tables and plots from metrics"),
     "sizes": ("vdm.model.cli", "parameter counts of the named U-Net sizes"),
     "plan": ("vdm.plan", "network evaluations, FLOPs and GPU-hours per stage of a workflow config"),

@@ -57,6 +57,11 @@ PURPOSES: dict[str, tuple[int, ...]] = {
     "mnist.test": (1,),  # (video index)
     # sampling (vdm.sampling), keyed by the seed of one sample
     "sample.class": (1,),  # the class label drawn under sample.class_labels=uniform
+    # the digit classifier of the Moving MNIST metrics (vdm.metrics.digits), keyed by its own seed
+    "digits.init": _crc("digits.init"),  # its initial weights
+    "digits.train": _crc("digits.train"),  # the root of its training frames (one-frame videos of the train digits)
+    "digits.noise": _crc("digits.noise"),  # (step): the pixel-noise augmentation of one step
+    "digits.test": _crc("digits.test"),  # the root of its held-out frames (test digits)
 }
 
 

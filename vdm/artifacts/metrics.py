@@ -36,6 +36,10 @@ METRIC_COLUMNS: dict[str, tuple[str, str | None]] = {
     "c3d_is": ("IS (C3D, paper Table 1)", "IS_C3D"),
     "fvd2048_16f": ("FVD 2048/16f (StyleGAN-V convention)", None),
     "is_i3d": ("IS (I3D, paper Table 3)", "IS_I3D"),
+    "digit_class_accuracy": ("Digit class accuracy", None),
+    "digit_identity": ("Digit identity", None),
+    "digit_identity_kept": ("Digit identity kept (given frames' digit)", None),
+    "digit_fd": ("FD (digit classifier)", None),
 }
 ALSO_TITLES = {name: title for name, (title, _) in METRIC_COLUMNS.items()}
 ALSO_PAPER_METRIC = {name: paper for name, (_, paper) in METRIC_COLUMNS.items() if paper}

@@ -99,6 +99,12 @@ def read_samples_record(path: str | os.PathLike) -> tuple[np.ndarray | None, dic
     return seeds, settings
 
 
+def read_labels(path: str | os.PathLike) -> np.ndarray | None:
+    """The class labels ``cls`` int64 [N] of a samples ``.npz``, or None if it has none (its videos unread)."""
+    with _open(Path(path)) as z:
+        return np.asarray(z["cls"], np.int64) if "cls" in z.files else None
+
+
 # Arrays of a samples file that hold one row per sample (the others, e.g. cond_frame_indices, are per set).
 PER_SAMPLE = ("videos", "seeds", "cls", "txt", "cond_videos")
 

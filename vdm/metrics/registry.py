@@ -11,30 +11,41 @@ other entry one of its ``also`` entries; their table titles and paper names are 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from vdm.artifacts.samples import read_labels
 from vdm.config import ExperimentConfig
-from vdm.metrics import c3d, stats
-from vdm.metrics.config import EvalConfig
-from vdm.metrics.inception_net import PYTORCH_FID_FILE
+from vdm.metrics import stats
+from vdm.metrics.config import C3D_FILE, MEAN_FILE, PYTORCH_FID_FILE, EvalConfig
 
 Outputs = dict[str, np.ndarray]  # a detector's named outputs, [N, ...] each
 
 
 @dataclass(frozen=True)
 class Context:
-    """What decides which metrics an evaluation computes: the config, the videos' length, and whether the
-    real clips are a user's ``--real`` npz (only the FVD's I3D then) rather than the protocol's clips."""
+    """What decides which metrics an evaluation computes: the config, the videos' length, whether the
+    real clips are a user's ``--real`` npz (only the FVD's I3D then) rather than the protocol's clips, and
+    the sample set's class labels (``cls`` [N] of the samples file, None without; the digit class accuracy)."""
     cfg: ExperimentConfig
     frames: int
     real_npz: bool = False
+    labels: np.ndarray | None = field(default=None, compare=False)
+    cond_frames: tuple[int, ...] = ()  # the frames of each video that were given (prediction, extension)
 
     @property
     def ev(self) -> EvalConfig:
         return self.cfg.evaluate
+
+
+def set_context(cfg: ExperimentConfig, frames: int, samples: str | Path, meta: dict[str, Any], *,
+                real_npz: bool = False) -> Context:
+    """The context of the sample set ``samples`` (``meta``: its entries): its class labels and given frames."""
+    return Context(cfg, frames, real_npz, labels=read_labels(samples),
+                   cond_frames=tuple(int(i) for i in meta.get("cond_frame_indices") or ()))
 
 
 Score = Callable[[Outputs, "Outputs | None", Context, bool], dict[str, Any]]  # (generated, real, ctx, progress)
@@ -78,7 +89,7 @@ def _c3d_status(ctx: Context) -> str | None:
     if ctx.ev.c3d_weights:
         return ""
     if ctx.cfg.data.source == "ucf101":
-        return (f"needs TGANv2's C3D UCF-101 files {c3d.C3D_FILE} and {c3d.MEAN_FILE} (evaluate.c3d_weights, "
+        return (f"needs TGANv2's C3D UCF-101 files {C3D_FILE} and {MEAN_FILE} (evaluate.c3d_weights, "
                 "evaluate.c3d_mean, each with its sha256): no package ships them")
     return None
 
@@ -87,6 +98,37 @@ def _is_i3d_status(ctx: Context) -> str | None:
     if ctx.cfg.data.source != "kinetics600":
         return None  # paper Table 3 (Kinetics-600) only
     return "" if ctx.ev.features == "logits" else f"needs I3D logits (evaluate.features is {ctx.ev.features!r})"
+
+
+def _digit_status(ctx: Context) -> str | None:
+    if ctx.cfg.data.source != "moving_mnist":
+        return None  # the classifier knows Moving MNIST digits only
+    return "" if ctx.ev.digit_classifier else ("needs the digit classifier (evaluate.digit_classifier: "
+                                               "`vdm digits` makes it; the workflow sets it)")
+
+
+def _one_digit_status(ctx: Context) -> str | None:
+    why = _digit_status(ctx)
+    if why or why is None:
+        return why
+    n = ctx.cfg.data.mnist_num_digits
+    return "" if n == 1 else f"needs one digit per video (data.mnist_num_digits is {n}; the classifier reads one)"
+
+
+def _class_accuracy_status(ctx: Context) -> str | None:
+    why = _one_digit_status(ctx)
+    if why or why is None:
+        return why
+    return "" if ctx.labels is not None else "the sample set has no class labels (no cls in the samples file)"
+
+
+def _identity_kept_status(ctx: Context) -> str | None:
+    why = _one_digit_status(ctx)
+    if why is None or not ctx.cond_frames:
+        return None  # for sets with given frames only
+    if why:
+        return why
+    return "" if len(ctx.cond_frames) < ctx.frames else "every frame is given: none generated"
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,6 +176,41 @@ def _is_i3d(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) ->
     return stats.is_entry(probs, IS_I3D_SPLITS, f"{len(probs)} videos < {IS_I3D_SPLITS} splits")
 
 
+def _digit_share(kind: str) -> Score:
+    """Class accuracy ("class") or identity ("identity") of the generated set, the real clips' beside it."""
+    def hits(out: Outputs, labels: np.ndarray | None) -> np.ndarray | None:
+        if kind == "identity":
+            return stats.identity_hits(out["logits"])
+        return None if labels is None else stats.class_hits(out["logits"], labels)
+
+    def score(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+        if len(ctx.labels if ctx.labels is not None else gen["logits"]) != len(gen["logits"]):
+            raise ValueError(f"{len(ctx.labels)} class labels for {len(gen['logits'])} videos")
+        entry = {"computed": True, **stats.share_entry(hits(gen, ctx.labels), ctx.ev.interval_level)}
+        entry["n_generated"], entry["split"] = entry["n_videos"], ctx.ev.split
+        real_hits = hits(real, real.get("cls")) if real is not None else None
+        if real_hits is None:
+            return {**entry, "real_value": None, "n_real": 0, "real_note": "the real clips carry no class labels"}
+        r = stats.share_entry(real_hits, ctx.ev.interval_level)
+        return {**entry, "real_value": r["value"], "real_interval": r["interval"], "n_real": r["n_videos"]}
+    return score
+
+
+def _identity_kept(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    """Share of generated frames showing the most frequent digit of the video's given frames; the real clips'
+    value: the same for their frames at those positions."""
+    level, given = ctx.ev.interval_level, list(ctx.cond_frames)
+    entry = {"computed": True, **stats.share_entry(stats.kept_hits(gen["logits"], given), level),
+             "given_frames": given, "split": ctx.ev.split}
+    entry["n_generated"] = entry["n_videos"]
+    r = stats.share_entry(stats.kept_hits(real["logits"], given), level)
+    return {**entry, "real_value": r["value"], "real_interval": r["interval"], "n_real": r["n_videos"]}
+
+
+def _digit_fd(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
+    return stats.fid_entry(real["features"], gen["features"], ctx.ev, split=ctx.ev.split, frames="all, averaged")
+
+
 def _eval_split(ev: EvalConfig) -> str:
     return ev.split
 
@@ -158,6 +235,10 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
       for kind in ("avg", "first") for splits in (1, 10)),
     Metric("c3d_fid", "c3d", _c3d_split, _c3d_fid, _c3d_status, paired=("fc7", 1)),
     Metric("c3d_is", "c3d", None, _c3d_is, _c3d_status),
+    Metric("digit_class_accuracy", "digits", _eval_split, _digit_share("class"), _class_accuracy_status),
+    Metric("digit_identity", "digits", _eval_split, _digit_share("identity"), _one_digit_status),
+    Metric("digit_identity_kept", "digits", _eval_split, _identity_kept, _identity_kept_status),
+    Metric("digit_fd", "digits", _eval_split, _digit_fd, _digit_status, paired=("features", 1)),
 )}
 HEADLINE = "fvd"  # the metrics JSON's own metric; every other entry is one of its "also"
 

@@ -40,10 +40,11 @@ shared seed noise cancels in the replicates as it does in Delta.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any, Callable
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit
 
 Distance = Callable[[np.ndarray, np.ndarray], float]
 
@@ -156,7 +157,7 @@ def _interval(value: float, var_gen: float, df_gen: int, var_real: float | None,
         df = float(df_gen)
     else:
         df = var**2 / (var_gen**2 / df_gen + var_real**2 / df_real)
-    half = float(stats.t.ppf(0.5 + level / 2.0, df)) * se
+    half = float(stdtrit(df, 0.5 + level / 2.0)) * se
     return value - half, value + half, se, df
 
 
@@ -190,7 +191,7 @@ def distance_interval(real: np.ndarray, gen: np.ndarray, *, distance: Distance |
 def min_detectable_difference(se: float, level: float = 0.95, power: float = 0.8) -> float:
     """(z_{1-alpha/2} + z_power) · se: the smallest true |Delta| that a two-sided ``level`` interval
     excludes 0 for with probability ``power`` (normal approximation)."""
-    return float((stats.norm.ppf(0.5 + level / 2.0) + stats.norm.ppf(power)) * se)
+    return float((NormalDist().inv_cdf(0.5 + level / 2.0) + NormalDist().inv_cdf(power)) * se)
 
 
 def verdict(low: float, high: float, expected_sign: int) -> str:

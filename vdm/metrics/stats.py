@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ import scipy.linalg
 
 from vdm.metrics import resampling
 from vdm.metrics.config import EvalConfig
-from vdm.metrics.videos import FVDError
+from vdm.metrics.errors import FVDError
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +158,7 @@ def chunk_fvds(feats_real: np.ndarray, feats_gen: np.ndarray, num_chunks: int) -
 
 
 def _normal_quantile(p: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(p))
+    return float(NormalDist().inv_cdf(p))
 
 
 def compute_fvd(feats_real: np.ndarray, feats_gen: np.ndarray, cfg: EvalConfig, *,
@@ -284,3 +283,58 @@ def is_entry(probs: np.ndarray, splits: int, too_few: str) -> dict[str, Any]:
     mean, std = inception_score(probs, splits)
     return {"computed": True, "value": mean, "n_generated": len(probs), "n_real": 0, "splits": splits,
             "interval": [mean - std, mean + std] if splits > 1 else None}
+
+
+# --------------------------------------------------------------------------------------------
+# The digit metrics' math (vdm.metrics.digits): shares of frames, with an interval that treats the videos as clusters
+# --------------------------------------------------------------------------------------------
+def predicted(logits: np.ndarray) -> np.ndarray:
+    """logits [N, T, 10] -> the predicted digit of every frame, int64 [N, T]."""
+    return np.asarray(logits).argmax(axis=-1).astype(np.int64)
+
+
+def class_hits(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """bool [N, T]: the frame's predicted digit is its video's class label (labels [N])."""
+    return predicted(logits) == np.asarray(labels, np.int64)[:, None]
+
+
+def majority(pred: np.ndarray) -> np.ndarray:
+    """pred int [N, T] -> each video's most frequent digit [N] (a tie: the smallest of them)."""
+    return np.array([np.bincount(p, minlength=10).argmax() for p in pred], np.int64)
+
+
+def identity_hits(logits: np.ndarray) -> np.ndarray:
+    """bool [N, T]: the frame's predicted digit is its video's most frequent one."""
+    pred = predicted(logits)
+    return pred == majority(pred)[:, None]
+
+
+def kept_hits(logits: np.ndarray, given: list[int]) -> np.ndarray:
+    """bool [N, T - len(given)]: each other frame's predicted digit is the most frequent of the ``given`` ones."""
+    pred = predicted(logits)
+    others = [t for t in range(pred.shape[1]) if t not in set(given)]
+    return pred[:, others] == majority(pred[:, given])[:, None]
+
+
+def wilson(p: float, n: float, level: float) -> tuple[float, float]:
+    """Wilson score interval of a share ``p`` of ``n`` trials."""
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def share_entry(hits: np.ndarray, level: float) -> dict[str, Any]:
+    """The share of frames of ``hits`` bool [N, T] that hold, with a Wilson interval at the effective sample
+    size of clustered frames (the frames of one video are not independent): n_eff = p (1 - p) / SE^2, SE the
+    standard error of the mean over videos of their shares (equal T: that of p), kept within [N, N T]; N
+    where p is 0 or 1 or the videos do not vary."""
+    hits = np.asarray(hits, bool)
+    n, t = hits.shape
+    per_video = hits.mean(axis=1)  # [N]
+    p = float(per_video.mean())
+    se2 = float(per_video.var(ddof=1)) / n if n > 1 else 0.0
+    n_eff = float(np.clip(p * (1 - p) / se2, n, n * t)) if 0 < p < 1 and se2 > 0 else float(n)
+    return {"value": p, "interval": list(wilson(p, n_eff, level)), "n_videos": n, "n_frames": n * t,
+            "n_effective": round(n_eff, 1),
+            "interval_method": "Wilson at the effective N of videos as clusters (n_eff = p(1-p)/SE^2)"}

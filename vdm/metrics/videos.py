@@ -1,4 +1,4 @@
-"""What every detector's preprocessing shares: the metrics' error type, the checked uint8 video arrays of a
+"""What every detector's preprocessing shares: the checked uint8 video arrays of a
 samples file, the device default, and TF1's ``resize_bilinear`` (the resize of the reference FVD and FID code).
 """
 
@@ -14,10 +14,7 @@ import torch
 from vdm.artifacts import ArtifactError
 from vdm.artifacts.samples import read_samples
 from vdm.metrics.config import I3D_MIN_FRAMES
-
-
-class FVDError(ValueError):
-    """Bad evaluation input (shape, dtype, frame count, features file mismatch); the message names it."""
+from vdm.metrics.errors import FVDError
 
 
 def default_device() -> torch.device:

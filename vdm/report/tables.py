@@ -157,8 +157,14 @@ def also_columns(name: str, extra: Mapping[str, Any]) -> dict[str, Any]:
     low, high = extra.get("interval") or (math.nan, math.nan)
     note = "" if extra.get("full_convention", True) else (
         f"{extra['n_generated']} / {extra['n_real']} videos, not the convention's {extra.get('convention_n')}")
+    real = {}
+    if extra.get("real_value") is not None:  # the real clips' value of the same metric (calibration)
+        r_lo, r_hi = extra.get("real_interval") or (math.nan, math.nan)
+        real = {f"{name}_real": float(extra["real_value"])}
+        note = f"real clips: {_fmt(float(extra['real_value']), 3)} [{_fmt(r_lo, 3)}, {_fmt(r_hi, 3)}]"
     return {name: float(extra["value"]), f"{name}_low": float(low), f"{name}_high": float(high),
-            f"{name}_n_generated": extra["n_generated"], f"{name}_n_real": extra["n_real"], f"{name}_note": note}
+            f"{name}_n_generated": extra["n_generated"], f"{name}_n_real": extra["n_real"], f"{name}_note": note,
+            **real}
 
 
 def also_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -260,7 +266,8 @@ def _also_cell(r: Mapping[str, Any], name: str) -> str:
     if isinstance(value, float) and math.isnan(value):
         return r.get(f"{name}_note") or "–"
     interval = "" if math.isnan(r[f"{name}_low"]) else f" [{_fmt(r[f'{name}_low'])}, {_fmt(r[f'{name}_high'])}]"
-    return f"{_fmt(value)}{interval}, N {r[f'{name}_n_generated']} / {r[f'{name}_n_real']}"
+    real = f" (real {_fmt(r[f'{name}_real'], 3)})" if f"{name}_real" in r else ""
+    return f"{_fmt(value)}{interval}{real}, N {r[f'{name}_n_generated']} / {r[f'{name}_n_real']}"
 
 
 def to_html(rows: Sequence[Mapping[str, Any]], spec: Mapping[str, Any], plot: str | Path | None = None) -> str:

@@ -32,13 +32,13 @@ import os
 import json
 import sys
 from functools import partial
-from types import SimpleNamespace
 
 from vdm.ablation import CASCADE_STAGES, SR_RUN, Ablation, GridError
 from vdm.config import ExperimentConfig
 from vdm.grid import RUN_RE, SETTING_RE, TRAINING_RUN_RE, base_run
 from vdm.jobs import copy_step_export, rule_resources, rule_threads, write_resolved_config
-from vdm.metrics.registry import Context as MetricsContext, real_detectors, real_needs
+from vdm.metrics.needs import MetricNeeds
+from vdm.metrics.registry import real_detectors
 from vdm.report.registry import REPORT_CATEGORIES, TABLE_NAMES
 
 
@@ -68,6 +68,11 @@ experiment, cascade_samples, setting_overrides = GRID.experiment, GRID.cascade_s
 # config `resources`, per rule, falling back to resources.default (vdm/jobs.py)
 threads_of, resources_of = partial(rule_threads, config["resources"]), partial(rule_resources, config["resources"])
 REAL_DETECTORS = real_detectors()  # one real-features rule each (evaluate.smk)
+NEEDS = MetricNeeds(GRID)  # what each sample set's metric jobs read (vdm/metrics/needs.py)
+DIGIT_CLASSIFIER = NEEDS.digit_classifier
+# Every metrics job gets the classifier's path on its command line, not in the resolved configs (inputs of
+# sampling): adding it reruns no sampling.
+DIGITS_SETTING = f"evaluate.digit_classifier={DIGIT_CLASSIFIER}"
 
 
 # ---- Targets -------------------------------------------------------------------------------
@@ -110,11 +115,7 @@ def parent_of_output(wildcards, output):
 
 
 def real_features_file(detector, split, frames):
-    """The real clips' outputs of a detector: metrics/real-features-<T>f.npz for I3D (of evaluate.split),
-    metrics/real-<detector>-<T>f-<split>.npz for the others (Inception: real-inception-<T>f-<split>.npz)."""
-    if detector == "i3d":
-        return f"{OUT}/metrics/real-features-{frames}f.npz"
-    return f"{OUT}/metrics/real-{detector}-{frames}f-{split}.npz"
+    return NEEDS.real_features_file(detector, split, frames)
 
 
 def real_features_log(detector):
@@ -124,9 +125,11 @@ def real_features_log(detector):
 
 def real_features_inputs(wildcards):
     """The real-features files the metrics of sample set {run}/{setting} read (the registry's real_needs)."""
-    cfg = ExperimentConfig.from_dict(_sample_config(wildcards))
-    ctx = MetricsContext(cfg, GRID.clip_frames(wildcards.setting))
-    return [real_features_file(detector, split, ctx.frames) for detector, split in real_needs(ctx)]
+    return NEEDS.real_inputs(wildcards.run, wildcards.setting)
+
+
+def digit_classifier_input(wildcards):
+    return NEEDS.classifier_inputs(wildcards.run, wildcards.setting)
 
 
 def real_features_shards(wildcards):
@@ -186,13 +189,13 @@ def _feature_chunks(wildcards):
 
 def _compare_inputs(wildcards):
     """The evaluation config, every row's samples and chunk features, and the real-features files they read."""
-    spec = GRID.compare_spec(wildcards.table)
-    real = [f for r in spec["rows"] for f in real_features_inputs(SimpleNamespace(run=r["run"], setting=r["setting"]))]
+    rows = GRID.compare_spec(wildcards.table)["rows"]
     return {
         "cfg": f"{OUT}/configs/evaluate.yaml",
-        "samples": [r["samples"] for r in spec["rows"]],
-        "features": [f for r in spec["rows"] for f in r["features"]],
-        "real": list(dict.fromkeys(real)),
+        "samples": [r["samples"] for r in rows],
+        "features": [f for r in rows for f in r["features"]],
+        "real": list(dict.fromkeys(f for r in rows for f in NEEDS.real_inputs(r["run"], r["setting"]))),
+        "classifier": list(dict.fromkeys(f for r in rows for f in NEEDS.classifier_inputs(r["run"], r["setting"]))),
     }
 
 

@@ -2,7 +2,27 @@
 # outputs of each detector a metric compares with are a job and a file of their own (one per split and clip
 # length), computed once, beside the sampling, and read by every evaluation; the generated videos' outputs
 # of every detector the set's metrics need are a job per chunk of the set, and the evaluation reads those
-# files, never the whole set of videos.
+# files, never the whole set of videos. The digit metrics of Moving MNIST (vdm/metrics/digits.py) read the
+# digit classifier that rule digit_classifier trains for the data's geometry: every job that runs it gets the
+# file as an input and its path as evaluate.digit_classifier (set here, not in the resolved configs, so that
+# adding it reruns no sampling).
+
+
+rule digit_classifier:
+    input:
+        cfg=f"{OUT}/configs/data.yaml",
+    output:
+        weights=DIGIT_CLASSIFIER,
+        record=DIGIT_CLASSIFIER.removesuffix(".pt") + ".json",
+    log:
+        f"{OUT}/logs/evaluate/digit-classifier.log",
+    conda:
+        CONDA_ENV
+    threads: 1
+    resources:
+        **resources_of("evaluate"),
+    shell:
+        "vdm digits --config {input.cfg:q} --out {output.weights:q} --quiet > {log:q} 2>&1"
 
 
 for _detector in REAL_DETECTORS:
@@ -13,6 +33,7 @@ for _detector in REAL_DETECTORS:
         input:
             cfg=f"{OUT}/configs/evaluate.yaml",
             shards=real_features_shards,
+            classifier=[DIGIT_CLASSIFIER] if _detector == "digits" else [],
         output:
             real_features_file(_detector, "{split}", "{frames}"),
         log:
@@ -23,10 +44,12 @@ for _detector in REAL_DETECTORS:
         resources:
             **resources_of("evaluate"),
         params:
+            digits=DIGITS_SETTING,
             detector=_detector,
             split=real_features_split_args,
         shell:
-            "vdm evaluate --config {input.cfg:q} --real-only --detector {params.detector:q} {params.split:q}"
+            "vdm evaluate --config {input.cfg:q} --set {params.digits:q} --real-only --detector {params.detector:q}"
+            " {params.split:q}"
             " --frames {wildcards.frames:q} --out {output:q} --quiet > {log:q} 2>&1"
 
 
@@ -34,6 +57,7 @@ rule features_chunk:
     input:
         cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
         samples=f"{OUT}/samples/{{run}}/{{setting}}/chunks/{{chunk}}.npz",
+        classifier=digit_classifier_input,
     output:
         f"{OUT}/features/{{run}}/{{setting}}/{{chunk}}.npz",
     log:
@@ -43,9 +67,11 @@ rule features_chunk:
     threads: threads_of("evaluate")
     resources:
         **resources_of("evaluate"),
+    params:
+        digits=DIGITS_SETTING,
     shell:
-        "vdm evaluate --config {input.cfg:q} --features-only --samples {input.samples:q} --out {output:q}"
-        " --quiet > {log:q} 2>&1"
+        "vdm evaluate --config {input.cfg:q} --set {params.digits:q} --features-only --samples {input.samples:q}"
+        " --out {output:q} --quiet > {log:q} 2>&1"
 
 
 rule evaluate:
@@ -54,6 +80,7 @@ rule evaluate:
         samples=f"{OUT}/samples/{{run}}/{{setting}}/samples.npz",
         features=_feature_chunks,
         real=real_features_inputs,
+        classifier=digit_classifier_input,
     output:
         f"{OUT}/metrics/{{run}}/{{setting}}.json",
     log:
@@ -63,6 +90,8 @@ rule evaluate:
     threads: threads_of("evaluate")
     resources:
         **resources_of("evaluate"),
+    params:
+        digits=DIGITS_SETTING,
     shell:
-        "vdm evaluate --config {input.cfg:q} --samples {input.samples:q} --gen-features {input.features:q}"
-        " --real-features {input.real:q} --out {output:q} --quiet > {log:q} 2>&1"
+        "vdm evaluate --config {input.cfg:q} --set {params.digits:q} --samples {input.samples:q}"
+        " --gen-features {input.features:q} --real-features {input.real:q} --out {output:q} --quiet > {log:q} 2>&1"

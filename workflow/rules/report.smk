@@ -36,10 +36,11 @@ rule compare:
     resources:
         **resources_of("evaluate"),
     params:
+        digits=DIGITS_SETTING,
         spec=_compare_spec_json,
     shell:
-        "vdm compare --config {input.cfg:q} --spec {params.spec:q} --real-features {input.real:q} --out {output:q}"
-        " > {log:q} 2>&1"
+        "vdm compare --config {input.cfg:q} --set {params.digits:q} --spec {params.spec:q} --real-features {input.real:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule provenance:
