@@ -74,7 +74,10 @@ DDP_LOSS_RTOL = 1e-4  # per-step loss, DDP vs one process on the same global bat
 DDP_WEIGHT_ATOL = {"cpu": 1e-5, "cuda": 1e-4}  # weights after the steps (cuDNN picks batch-dependent kernels)
 RESUME_ATOL_NONDETERMINISTIC = 1e-3  # weights, where kernels use atomics (CUDA without deterministic mode)
 SAMPLE_MAX_ABS, SAMPLE_MEAN_ABS = 0.05, 0.01  # bf16 vs fp32 samples in [-1, 1] (tests/test_sampling_precision.py)
-FEATURE_RTOL = {"cpu": 0.0, "cuda": 1e-3}  # max |Δ| / max |reference| of the feature networks vs CPU
+# max |Δ| / max |reference| of the feature networks vs CPU: bitwise on CPU; on CUDA float32 summation
+# order for I3D (which turns TF32 off), cuDNN's default TF32 convolutions (10-bit mantissa) for the others.
+FEATURE_RTOL = {"cpu": {"i3d": 0.0, "inception": 0.0, "c3d": 0.0},
+                "cuda": {"i3d": 1e-3, "inception": 2e-2, "c3d": 2e-2}}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -112,8 +115,12 @@ def device_info(device: str) -> dict[str, Any]:
                     capability=".".join(map(str, torch.cuda.get_device_capability())),
                     cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(),
                     bf16_supported=torch.cuda.is_bf16_supported(),
-                    memory_GiB=torch.cuda.get_device_properties(0).total_memory / 2**30,
-                    nccl=".".join(map(str, torch.cuda.nccl.version())) if hasattr(torch.cuda, "nccl") else None)
+                    memory_GiB=torch.cuda.get_device_properties(0).total_memory / 2**30)
+        try:
+            v = torch.cuda.nccl.version()
+            info["nccl"] = ".".join(map(str, v)) if isinstance(v, tuple) else str(v)
+        except Exception as e:  # noqa: BLE001 (a torch built without NCCL)
+            null(info, "nccl", f"torch.cuda.nccl.version() failed: {e}")
     else:
         info.update(name=platform.processor() or platform.machine(), count=1)
         for key in ("capability", "cuda", "cudnn", "bf16_supported", "memory_GiB", "nccl"):
@@ -631,8 +638,7 @@ def part_features(args: argparse.Namespace, deadline: float) -> dict[str, Any]:
         return rng.integers(0, 256, (n, frames, 64, 64, 3), dtype=np.uint8)
 
     ev = EvalConfig(batch_size=8)
-    res: dict[str, Any] = {"clips_device": n_dev, "clips_reference": n_ref, "reference": "cpu",
-                           "rtol": FEATURE_RTOL[dev]}
+    res: dict[str, Any] = {"clips_device": n_dev, "clips_reference": n_ref, "reference": "cpu"}
 
     if args.c3d_weights:
         c3d_net_dev = c3d.load_c3d(args.c3d_weights, args.c3d_weights_sha256, dev)
@@ -683,7 +689,7 @@ def part_features(args: argparse.Namespace, deadline: float) -> dict[str, Any]:
         delta = float(np.abs(f_dev[:n_ref].astype(np.float64) - f_ref).max())
         scale = float(np.abs(f_ref).max())
         row.update(max_abs_diff=delta, max_abs_reference=scale, rel_diff=delta / max(scale, 1e-30),
-                   within_tol=delta <= FEATURE_RTOL[dev] * scale)
+                   rtol=FEATURE_RTOL[dev][name], within_tol=delta <= FEATURE_RTOL[dev][name] * scale)
         if name == "c3d":
             row["weights"] = c3d_weights
         res[name] = row
