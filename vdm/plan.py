@@ -1,6 +1,7 @@
 """``vdm plan``: what a configuration will cost before it runs.
 
     vdm plan --spec SPEC.json [--tflops 150] [--out PLAN.md]      (the workflow's `plan` rule writes SPEC)
+    vdm plan --spec SPEC.json --from-gpu-check gpu_check.json      (the rate measured by bench/gpu.py)
 
 Per stage -- each training run, each sample set, the FVD -- the number of network evaluations (one
 evaluation = the U-Net on one video-sized input) and the FLOPs they take, counted by running the
@@ -90,6 +91,22 @@ def sample_cost_factor(sc: SampleConfig) -> int:
     return factor
 
 
+def chunk_size_that_fits(hours_per_sample: float, limit_hours: float, batch_size: int) -> int:
+    """The largest ``sample.chunk_size`` (a multiple of ``batch_size``, at least one batch) whose samples
+    take at most ``limit_hours`` at ``hours_per_sample``."""
+    fit = int(limit_hours / hours_per_sample + 1e-9)  # samples per limit (float rounding)
+    return max(batch_size, fit // batch_size * batch_size)
+
+
+def tflops_from_gpu_check(path: str) -> float:
+    """The measured rate in a ``bench/gpu.py`` JSON (its ``plan.tflops``)."""
+    with open(path) as f:
+        rate = json.load(f).get("plan", {}).get("tflops")
+    if not rate:
+        raise ValueError(f"{path}: no measured rate (plan.tflops) in this GPU check")
+    return float(rate)
+
+
 def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]:
     """The cost plan of a workflow spec: {"runs": {run: train config dict}, "sets": [{"run", "setting",
     "config": sample config dict, "train_run"}], "resources": {...}} (the workflow's `plan` rule)."""
@@ -143,8 +160,7 @@ def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]
                "gpu_hours": per_sample * sc.num_samples / rate / 3600, "gpus": 1,
                "wall_hours_per_job": per_chunk_hours, "limit_hours": limit / 60 if limit else None}
         if limit and per_chunk_hours * 60 > limit:
-            fit = int(limit / 60 / (per_sample / rate / 3600) + 1e-9)  # samples per limit (float rounding)
-            fits = max(sc.batch_size, fit // sc.batch_size * sc.batch_size)
+            fits = chunk_size_that_fits(per_sample / rate / 3600, limit / 60, sc.batch_size)
             warnings.append(f"sample {row['name']}: a chunk of {sc.chunk_size or sc.num_samples} samples needs "
                             f"~{per_chunk_hours:.1f} h > resources.sample.runtime {limit / 60:.1f} h; "
                             f"sample.chunk_size <= {fits} fits")
@@ -190,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--spec", required=True, help="JSON written by the workflow's `plan` rule")
     p.add_argument("--tflops", type=float, default=None,
                    help=f"sustained model TFLOP/s per GPU (default: the spec's, else {DEFAULT_TFLOPS:g})")
+    p.add_argument("--from-gpu-check", default=None, metavar="JSON",
+                   help="take --tflops from the JSON of bench/gpu.py (its plan.tflops)")
     p.add_argument("--out", default=None, help="write the plan as Markdown here (and <out>.json); always printed")
     return p
 
@@ -199,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.spec) as f:
             spec = json.load(f)
-        p = plan(spec, args.tflops or spec.get("tflops") or DEFAULT_TFLOPS)
+        measured = tflops_from_gpu_check(args.from_gpu_check) if args.from_gpu_check else None
+        p = plan(spec, args.tflops or measured or spec.get("tflops") or DEFAULT_TFLOPS)
     except (OSError, ValueError, KeyError, ConfigError) as e:
         return fail("vdm plan", e)
     text = format_plan(p)
