@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vdm digits", description=__doc__.split("\n\n")[0])
     add_config_flags(p)
     p.add_argument("--out", help="the weights file to write (its record: the same name with .json)")
-    p.add_argument("--steps", type=int, default=None, help="training steps (default: vdm.metrics.digits.Settings)")
+    p.add_argument("--steps", type=int, default=None, help="training steps (default: evaluate.digit_steps)")
     return p
 
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         if args.dry_run:
-            return print_dry_run(cfg, ("data",))
+            return print_dry_run(cfg, ("data", "evaluate"))
         if not args.out:
             raise ConfigError("--out is required")
         if cfg.data.source != "moving_mnist":
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                               "moving_mnist")
         if args.steps is not None and args.steps < 1:
             raise ConfigError(f"--steps must be >= 1, got {args.steps}")
-        settings = digits.settings_of(cfg.data, **({"steps": args.steps} if args.steps else {}))
+        settings = digits.settings_of(cfg.data, steps=args.steps or cfg.evaluate.digit_steps)
         remove_stale_temporaries_of(args.out)
         net, record = digits.train(settings, log=None if args.quiet else log.info)
     except (ConfigError, DataError) as e:

@@ -10,7 +10,7 @@
 
 rule digit_classifier:
     input:
-        cfg=f"{OUT}/configs/data.yaml",
+        cfg=f"{OUT}/configs/evaluate.yaml",
     output:
         weights=DIGIT_CLASSIFIER,
         record=DIGIT_CLASSIFIER.removesuffix(".pt") + ".json",
