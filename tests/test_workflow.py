@@ -212,7 +212,8 @@ def test_every_table_has_paired_comparisons_of_arms_drawn_with_the_same_seeds(lo
         comparisons = json.loads((out / "report" / "comparisons" / f"{table}.json").read_text())
         assert len(comparisons["pairs"]) == len(rows) * (len(rows) - 1) // 2, table
         for pair in comparisons["pairs"]:
-            assert set(pair["metrics"]) == {"fvd", "fid_avg_train", "fid_avg_test", "fid_first_train", "fid_first_test"}
+            assert set(pair["metrics"]) == {"fvd", "fid_avg_train", "fid_avg_test", "fid_first_train", "fid_first_test",
+                                            "digit_fd"}
             d = pair["metrics"]["fvd"]
             assert d["low"] <= d["value"] <= d["high"] and d["min_detectable"] > 0 and pair["n"] == 4
     md = (out / "report" / "tables" / "joint_training.md").read_text()
