@@ -229,7 +229,12 @@ def test_chunks_and_table_files():
     assert g.table_files("joint_training") == {
         "metrics": ["results/test/metrics/img0/ancestral-3-w2.json", "results/test/metrics/img2/ancestral-3-w2.json"],
         "samples": ["results/test/samples/img0/ancestral-3-w2/samples.npz",
-                    "results/test/samples/img2/ancestral-3-w2/samples.npz"]}
+                    "results/test/samples/img2/ancestral-3-w2/samples.npz"],
+        "comparisons": ["results/test/report/comparisons/joint_training.json"]}
+    spec = g.compare_spec("joint_training")  # what `vdm compare` reads: every row's samples and chunk features
+    assert [(r["run"], r["features"]) for r in spec["rows"]] == [
+        (run, [f"results/test/features/{run}/ancestral-3-w2/{i}.npz" for i in (0, 1)]) for run in ("img0", "img2")]
+    assert g.table_spec("joint_training")["comparisons"] == "results/test/report/comparisons/joint_training.json"
 
 
 # ---- the workflow's resources and own jobs (vdm/jobs.py) ----------------------------------------------

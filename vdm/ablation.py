@@ -74,6 +74,7 @@ class Ablation:
     main_setting: str = field(init=False)
     tables: tuple[str, ...] = field(init=False)  # the tables of vdm/report/registry.py the grid has rows of
     cells: tuple[tuple[str, str], ...] = field(init=False)  # (run, setting) of every table row, sorted
+    _chunks: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -139,8 +140,11 @@ class Ablation:
         return self.experiment(self.sample_overrides(run, setting))
 
     def num_chunks(self, run: str, setting: str) -> int:
-        """Chunks of the sample set {run}/{setting} (sample.chunk_size samples each), a job each."""
-        return num_chunks(ExperimentConfig.from_dict(self.sample_config(run, setting)).sample)
+        """Chunks of the sample set {run}/{setting} (sample.chunk_size samples each), a job each (built once)."""
+        if (run, setting) not in self._chunks:
+            cfg = ExperimentConfig.from_dict(self.sample_config(run, setting))
+            self._chunks[(run, setting)] = num_chunks(cfg.sample)
+        return self._chunks[(run, setting)]
 
     def clip_frames(self, setting: str) -> int:
         """Frames of each video of a {setting}'s sample set (the real clips FVD compares with have as many):

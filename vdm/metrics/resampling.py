@@ -44,7 +44,6 @@ from statistics import NormalDist
 from typing import Any, Callable
 
 import numpy as np
-from scipy.special import stdtrit
 
 Distance = Callable[[np.ndarray, np.ndarray], float]
 
@@ -157,6 +156,8 @@ def _interval(value: float, var_gen: float, df_gen: int, var_real: float | None,
         df = float(df_gen)
     else:
         df = var**2 / (var_gen**2 / df_gen + var_real**2 / df_real)
+    from scipy.special import stdtrit  # here: the workflow's DAG build imports this module, only intervals need it
+
     half = float(stdtrit(df, 0.5 + level / 2.0)) * se
     return value - half, value + half, se, df
 

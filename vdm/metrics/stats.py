@@ -15,7 +15,6 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 
 from vdm.metrics import resampling
 from vdm.metrics.config import EvalConfig
@@ -41,6 +40,9 @@ def frechet_distance_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.nda
     As in the common FID/FVD code, a non-finite square root (singular product) is retried with
     1e-6 added to both diagonals.
     """
+    import scipy.linalg  # here, not at module level: the workflow reads the registry (and so this module) at
+    # every DAG build, and only an evaluation needs scipy's sqrtm
+
     diff = mu1 - mu2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns on singular products; handled below
