@@ -27,12 +27,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from vdm.artifacts import ArtifactError
-from vdm.artifacts import features as feature_files
 from vdm.artifacts.samples import read_samples_header
 from vdm.cliargs import add_config_flags, config_from_args, fail
 from vdm.config import ConfigError, ExperimentConfig
 from vdm.metrics import registry
-from vdm.metrics.detectors import DETECTORS
+from vdm.metrics.detectors import Networks
+from vdm.metrics.evaluate import generated_outputs, real_outputs
 from vdm.metrics.resampling import ResamplingError, fixed_real_distance, paired_difference
 from vdm.metrics.videos import FVDError
 from vdm.utils.io import write_json
@@ -42,15 +42,12 @@ log = logging.getLogger("vdm.compare")
 Outputs = dict[str, np.ndarray]
 
 
-def _arm(cfg: ExperimentConfig, row: dict[str, Any]) -> tuple[registry.Context, np.ndarray, dict[str, Outputs]]:
-    """(context, seeds [N], {detector: outputs}) of one row's sample set, from its chunk features files."""
+def _arm(cfg: ExperimentConfig, row: dict[str, Any], nets: Networks
+         ) -> tuple[registry.Context, np.ndarray, dict[str, Outputs]]:
+    """(context, seeds [N], {detector: outputs}) of one row's sample set, gathered from its chunk features files."""
     shape, meta = read_samples_header(row["samples"])
     ctx = registry.Context(cfg, int(shape[1]))
-    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
-    sid = feature_files.set_id(settings)
-    outputs = {d: feature_files.gather_chunks(row["features"], d, DETECTORS[d].info(cfg.evaluate), set_id=sid,
-                                              n=int(shape[0]), frames=ctx.frames)
-               for d in registry.generated_detectors(ctx)}
+    outputs = generated_outputs(ctx, nets, None, meta, int(shape[0]), row["features"], False)
     return ctx, np.asarray(meta.get("seeds", np.arange(shape[0]))), outputs
 
 
@@ -74,16 +71,12 @@ def paired_metrics(ctx: registry.Context, real: dict[tuple[str, str], Outputs], 
 def compare_rows(cfg: ExperimentConfig, rows: Sequence[dict[str, Any]], real_files: Sequence[str | Path]
                  ) -> dict[str, Any]:
     """Every pair of ``rows`` (A before B) with the paired Δ of each metric (see module docstring)."""
-    arms = [_arm(cfg, row) for row in rows]
-    given = feature_files.index_real(real_files)
+    nets = Networks(cfg.evaluate, "cpu")  # nothing is loaded: every output is read from a file
+    arms = [_arm(cfg, row, nets) for row in rows]
     real: dict[tuple[str, str], Outputs] = {}
-    for ctx, _, _ in arms:
-        for d, split in registry.real_needs(ctx):
-            path = given.get((DETECTORS[d].detector_id, split, ctx.frames))
-            if path is None:
-                raise FVDError(f"no {d} features of the {split} clips ({ctx.frames} frames) among --real-features")
-            info = {**DETECTORS[d].info(cfg.evaluate), "real": feature_files.real_info_of(path)["real"]}
-            real[(d, split)] = feature_files.read_real(path, info)
+    for ctx, _, _ in arms:  # the protocol's real clips of each (detector, split), each file checked against it
+        for key, (outputs, _) in real_outputs(ctx, nets, None, real_files, False, require=True).items():
+            real[key] = outputs
     pairs = []
     for (i, (ctx_a, seeds_a, out_a)), (j, (ctx_b, seeds_b, out_b)) in itertools.combinations(enumerate(arms), 2):
         a, b = rows[i], rows[j]

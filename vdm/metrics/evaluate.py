@@ -90,7 +90,7 @@ def real_features(cfg: ExperimentConfig, detector: str, split: str, frames: int,
     return outputs, {**record, "cache": str(path) if path else None, "shape": shape}
 
 
-def _settings_of(meta: dict[str, Any]) -> dict[str, Any]:
+def _settings_of(meta: dict[str, Any]) -> dict[str, Any]:  # a set's settings as its samples file records them
     return meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
 
 
@@ -111,8 +111,8 @@ def sample_features(cfg: ExperimentConfig, samples: str | Path, out: str | Path,
     return len(videos)
 
 
-def _generated(ctx: registry.Context, nets: Networks, videos: np.ndarray | None, meta: dict[str, Any], n: int,
-               gen_features: Sequence[str | Path] | None, progress: bool) -> dict[str, Outputs]:
+def generated_outputs(ctx: registry.Context, nets: Networks, videos: np.ndarray | None, meta: dict[str, Any],
+                      n: int, gen_features: Sequence[str | Path] | None, progress: bool) -> dict[str, Outputs]:
     """{detector: outputs of the generated videos}: gathered from the chunk features files, or computed."""
     out, sid = {}, feature_files.set_id(_settings_of(meta))
     for d in registry.generated_detectors(ctx):
@@ -122,16 +122,16 @@ def _generated(ctx: registry.Context, nets: Networks, videos: np.ndarray | None,
     return out
 
 
-def _reals(ctx: registry.Context, nets: Networks, real: str | Path | None, files: Sequence[str | Path],
-           progress: bool) -> dict[tuple[str, str], tuple[Outputs, dict[str, Any]]]:
-    """{(detector, split): (outputs, provenance)} of every real clips' output the metrics need."""
+def real_outputs(ctx: registry.Context, nets: Networks, real: str | Path | None, files: Sequence[str | Path],
+                 progress: bool, require: bool = False) -> dict[tuple[str, str], tuple[Outputs, dict[str, Any]]]:
+    """{(detector, split): (outputs, provenance)} the metrics need; read from ``files`` if given or ``require``d."""
     given, out = feature_files.index_real(files), {}
     for d, split in registry.real_needs(ctx):
         npz = real if d == "i3d" else None
         path = given.get((DETECTORS[d].detector_id, split, ctx.frames))
-        if files and path is None and npz is None:
+        if (files or require) and path is None and npz is None:
             raise FVDError(f"no {d} features of the {split} clips ({ctx.frames} frames) among --real-features "
-                           f"{', '.join(map(str, files))}")
+                           f"{', '.join(map(str, files)) or '(none given)'}")
         read = path is not None and npz is None
         out[(d, split)] = real_features(ctx.cfg, d, split, ctx.frames, nets, path=path if read else None,
                                         mode="read" if read else "cache", real_npz=npz, progress=progress)
@@ -155,8 +155,8 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
         shape = videos.shape
     ctx = registry.set_context(cfg, int(shape[1]), samples, meta, real_npz=real is not None)
     nets = Networks(cfg.evaluate, device or str(default_device()))
-    gen = _generated(ctx, nets, videos, meta, int(shape[0]), gen_features, progress)
-    reals = _reals(ctx, nets, real, real_features_files, progress)
+    gen = generated_outputs(ctx, nets, videos, meta, int(shape[0]), gen_features, progress)
+    reals = real_outputs(ctx, nets, real, real_features_files, progress)
     also: dict[str, Any] = {}
     for name, why in registry.statuses(ctx).items():
         m = registry.METRICS[name]
