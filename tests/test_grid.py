@@ -75,8 +75,9 @@ def test_table_rows_of_config_yaml():
     assert g.table_rows("sampler") == [({"sampler": "ancestral", "steps": 8}, "img8", "ancestral-8-w1"),
                                        ({"sampler": "langevin", "steps": 4}, "img8", "langevin-4-w1")]
     assert g.table_rows("conditioning") == [
-        ({"guidance_weight": 2.0, "cond_method": "replacement"}, "img8", "ancestral-8-w2-prediction-replace"),
-        ({"guidance_weight": 2.0, "cond_method": "reconstruction", "w_r": 2.0}, "img8",
+        ({"task": "prediction", "guidance_weight": 2.0, "cond_method": "replacement"}, "img8",
+         "ancestral-8-w2-prediction-replace"),
+        ({"task": "prediction", "guidance_weight": 2.0, "cond_method": "reconstruction", "w_r": 2.0}, "img8",
          "ancestral-8-w2-prediction-recon2"),
     ]
     assert len(g.cells) == 10 and g.cells == tuple(sorted(set(g.cells)))
@@ -90,8 +91,9 @@ def test_table_rows_of_test_yaml():
     assert g.table_rows("training") == [({"step": 0}, "img2-step0", "ancestral-3-w2"),
                                         ({"step": 6}, "img2", "ancestral-3-w2")]
     assert g.table_rows("conditioning") == [  # conditioning.guidance_weights empty: sample.guidance_weight
-        ({"guidance_weight": 2.0, "cond_method": "replacement"}, "img2", "ancestral-3-w2-prediction-replace"),
-        ({"guidance_weight": 2.0, "cond_method": "reconstruction", "w_r": 1.0}, "img2",
+        ({"task": "prediction", "guidance_weight": 2.0, "cond_method": "replacement"}, "img2",
+         "ancestral-3-w2-prediction-replace"),
+        ({"task": "prediction", "guidance_weight": 2.0, "cond_method": "reconstruction", "w_r": 1.0}, "img2",
          "ancestral-3-w2-prediction-recon1"),
     ]
     assert g.cells == (("img0", "ancestral-3-w2"), ("img2", "ancestral-3-w2"),
@@ -109,8 +111,13 @@ def test_table_rows_of_mmnist_learn_yaml():
     assert g.table_rows("guidance") == [({"guidance_weight": 0.0}, "img4", "ancestral-32-w0"),
                                         ({"guidance_weight": 1.0}, "img4", "ancestral-32-w1"),
                                         ({"guidance_weight": 3.0}, "img4", "ancestral-32-w3")]
-    assert [setting for _, _, setting in g.table_rows("conditioning")] == ["ancestral-32-w0-prediction-replace",
-                                                                          "ancestral-32-w0-prediction-recon2"]
+    assert [(keys["task"], setting) for keys, _, setting in g.table_rows("conditioning")] == [
+        ("prediction", "ancestral-32-w0-prediction-replace"), ("prediction", "ancestral-32-w0-prediction-recon2"),
+        ("extension", "ancestral-32-w0-extension-replace"), ("extension", "ancestral-32-w0-extension-recon2")]
+    # the extension sets are measured on their last 10-frame block: the same real clips as every other set
+    assert g.clip_frames("ancestral-32-w0-extension-recon2") == 10
+    assert grid_of("mmnist_learn", evaluate__extension_window="whole").clip_frames(
+        "ancestral-32-w0-extension-recon2") == 28
 
 
 def test_a_single_run_has_no_joint_training_table():

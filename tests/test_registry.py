@@ -94,3 +94,28 @@ def test_evaluate_reports_the_i3d_inception_score_for_kinetics(tmp_path):
                      str(tmp_path / "r.npz"), "--out", str(out), "--quiet", "--device", "cpu"]) == 0
     entry = json.loads(out.read_text())["also"]["is_i3d"]
     assert entry["computed"] and entry["n_generated"] == 4 and 1.0 <= entry["value"] <= 4.0
+
+
+def test_an_extension_set_is_measured_on_one_block():
+    from vdm.metrics.evaluate import set_outputs
+    from vdm.metrics.registry import extension_window
+
+    ev = lambda window: ExperimentConfig.from_dict({"evaluate": {"extension_window": window}}).evaluate  # noqa: E731
+    ext = {"sample": {"task": "extension"}, "frames": 10}
+    assert extension_window(ev("last"), ext, 28) == (18, 28) and extension_window(ev("first"), ext, 28) == (0, 10)
+    assert extension_window(ev("whole"), ext, 28) is None
+    assert extension_window(ev("last"), {"sample": {"task": "prediction"}, "frames": 10}, 10) is None
+    assert extension_window(ev("last"), ext, 10) is None  # one block: the whole video
+
+    class Seen:  # records the frames each detector is given (the real networks: tests/test_digits.py, workflow)
+        def outputs(self, detector, videos, progress):
+            first = videos[:, :, 0, 0, 0].astype(np.float32)  # [N, T]: frame t holds the value t
+            return {"logits": first, "features": first.mean(1)} if detector == "digits" else {"features": first}
+
+    videos = np.broadcast_to(np.arange(28, dtype=np.uint8)[None, :, None, None, None], (2, 28, 4, 4, 1))
+    cfg = ExperimentConfig.from_dict({"evaluate": {"extension_window": "last"}})
+    ctx = Context(cfg, 10, window=(18, 28))
+    assert set_outputs(ctx, Seen(), "i3d", videos, False)["features"][0].tolist() == list(range(18, 28))
+    digits = set_outputs(ctx, Seen(), "digits", videos, False)
+    assert digits["logits"].shape == (2, 28) and digits["features"].tolist() == [22.5, 22.5]  # the window's mean
+    assert set_outputs(Context(cfg, 28), Seen(), "i3d", videos, False)["features"].shape == (2, 28)

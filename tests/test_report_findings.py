@@ -89,6 +89,23 @@ def test_conditioning_pairs_each_reconstruction_arm_with_its_replacement_arm():
     assert findings.finding_of("conditioning", [row(100, 90, 110, cond_method="replacement", **other), rows[1]]) is None
 
 
+def test_conditioning_decides_on_the_extension_arms_and_states_prediction_beside():
+    common = dict(sampler="ancestral", steps=32, guidance_weight=0.0)
+    rows = [row(300, 280, 320, task="prediction", cond_method="replacement", setting="p-rep", **common),
+            row(305, 285, 325, task="prediction", cond_method="reconstruction", w_r=2.0, setting="p-r2", **common),
+            row(500, 450, 550, task="extension", cond_method="replacement", setting="e-rep", **common),
+            row(200, 180, 220, task="extension", cond_method="reconstruction", w_r=2.0, setting="e-r2", **common)]
+    c = comparisons((rows[0], rows[1], {"fvd": (5.0, -10.0, 20.0)}),  # prediction: no difference
+                    (rows[2], rows[3], {"fvd": (-300.0, -320.0, -280.0)}))  # extension: reconstruction lower
+    f = findings.finding_of("conditioning", rows, c)
+    assert f.verdict == REPRODUCED and "decided on the extension arms" in f.text
+    assert "prediction verdict: inconclusive" in f.text and "extension verdict: reproduced" in f.text
+    # a task's replacement arm is never the pair of another task's reconstruction arm
+    assert findings.finding_of("conditioning", [rows[0], rows[3]], c) is None
+    f = findings.finding_of("conditioning", rows[:2], c)  # one task: its own verdict, no task named
+    assert f.verdict == INCONCLUSIVE and "verdict:" not in f.text
+
+
 def test_training_states_the_ratio_to_step_0():
     rows = [row(2000, 1900, 2100, step=0, setting="s0"), row(500, 450, 550, step=250, setting="s1"),
             row(150, 130, 170, step=1000, setting="s2")]

@@ -53,6 +53,12 @@ def _dotted(section: str, values: Mapping[str, Any] | None) -> Overrides:
     return {f"{section}.{k}": v for k, v in (values or {}).items()}
 
 
+def conditioning_tasks(c: Mapping[str, Any]) -> list[str]:
+    """The tasks of the conditioning ablation (``ablation.conditioning.task``: one task or a list of them)."""
+    task = c.get("task", "extension")
+    return [task] if isinstance(task, str) else list(task)
+
+
 @dataclass(frozen=True, eq=False)
 class Ablation:
     """The grid of ``config`` (validated, schema defaults applied; ``user_config``: as written) whose outputs
@@ -147,12 +153,15 @@ class Ablation:
         return self._chunks[(run, setting)]
 
     def clip_frames(self, setting: str) -> int:
-        """Frames of each video of a {setting}'s sample set (the real clips FVD compares with have as many):
-        sample.total_frames for extension, else sample.frames or data.frames."""
+        """Frames of the clips a {setting}'s sample set is measured on (the real clips FVD compares with have as
+        many): sample.frames or data.frames (one block); for extension sample.total_frames, unless
+        evaluate.extension_window measures one block of the extended videos (vdm.metrics.registry.extension_window)."""
         sample = {**self.sample, **{k.split(".", 1)[1]: v for k, v in self.setting_overrides(setting).items()}}
-        if sample["task"] == "extension":
+        block = int(sample["frames"] or self.config["data"]["frames"])
+        if sample["task"] == "extension" and (self.config["evaluate"].get("extension_window", "whole") == "whole"
+                                              or block >= int(sample["total_frames"])):
             return int(sample["total_frames"])
-        return int(sample["frames"] or self.config["data"]["frames"])
+        return block
 
     # ---- the Figure 2 cascade (config `cascade`): the main run's samples extended to more frames, then
     # super-resolved by a model trained on the same data at `factor` x the resolution -------------------
@@ -250,15 +259,16 @@ class Ablation:
         if table == "conditioning":
             c = abl["conditioning"]
             rows = []
-            for w in c["guidance_weights"] or [sample["guidance_weight"]]:
-                for method in c["methods"]:
-                    for w_r in (c["w_r"] or [sample["w_r"]]) if method == "reconstruction" else [None]:
-                        keys = {"guidance_weight": float(w), "cond_method": method}
-                        extra = {"task": c["task"], "guidance_weight": w, "cond_method": method}
-                        if w_r is not None:
-                            keys["w_r"] = float(w_r)
-                            extra["w_r"] = w_r
-                        rows.append((keys, main, self.setting_with(**extra)))
+            for task in conditioning_tasks(c):
+                for w in c["guidance_weights"] or [sample["guidance_weight"]]:
+                    for method in c["methods"]:
+                        for w_r in (c["w_r"] or [sample["w_r"]]) if method == "reconstruction" else [None]:
+                            keys = {"task": task, "guidance_weight": float(w), "cond_method": method}
+                            extra = {"task": task, "guidance_weight": w, "cond_method": method}
+                            if w_r is not None:
+                                keys["w_r"] = float(w_r)
+                                extra["w_r"] = w_r
+                            rows.append((keys, main, self.setting_with(**extra)))
             return rows
         raise ValueError(f"table {table!r} of vdm/report/registry.py has no rows here (table_rows)")
 

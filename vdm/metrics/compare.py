@@ -46,7 +46,7 @@ def _arm(cfg: ExperimentConfig, row: dict[str, Any], nets: Networks
          ) -> tuple[registry.Context, np.ndarray, dict[str, Outputs]]:
     """(context, seeds [N], {detector: outputs}) of one row's sample set, gathered from its chunk features files."""
     shape, meta = read_samples_header(row["samples"])
-    ctx = registry.Context(cfg, int(shape[1]))
+    ctx = registry.set_context(cfg, int(shape[1]), row["samples"], meta)
     outputs = generated_outputs(ctx, nets, None, meta, int(shape[0]), row["features"], False)
     return ctx, np.asarray(meta.get("seeds", np.arange(shape[0]))), outputs
 

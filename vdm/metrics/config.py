@@ -76,6 +76,13 @@ class EvalConfig:
     # C3D IS: the generated set cut into this many equal parts, IS of each, reported as mean ± std over the
     # parts (TGANv2: 10 sets of 2,048 samples, one split each; the paper: 10,000 samples).
     c3d_is_splits: int = 10
+    # The frames of an extension set (sample.task extension) that the clip metrics (FVD, frame FIDs, the digit
+    # features' distance) compare with real clips (paper silent on how Table 6's 64-frame videos were measured):
+    # "whole" = the whole extended video, against real clips of as many frames (needs real videos that long);
+    # "last" / "first" = its last / first block (sample.frames or data.frames frames), against real clips of one
+    # block -- "last" holds the last block boundary, the frames furthest from the given ones. The digit
+    # classifier's per-frame metrics (class accuracy, identity, identity kept) always read every frame.
+    extension_window: Literal["whole", "last", "first"] = "whole"
     # Digit metrics of Moving MNIST (vdm.metrics.digits; class accuracy, identity, Fréchet distance in the
     # classifier's features): the path of the digit-classifier weights file that `vdm digits` trains for the
     # data's resolution and canvas. The workflow always sets it to its rule digit_classifier's output

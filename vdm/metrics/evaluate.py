@@ -104,11 +104,20 @@ def sample_features(cfg: ExperimentConfig, samples: str | Path, out: str | Path,
     if hi - lo != len(videos):
         raise FVDError(f"{samples}: its chunk record says samples {lo}..{hi - 1}, it holds {len(videos)}")
     nets = Networks(cfg.evaluate, device or str(default_device()))
-    ctx = registry.Context(cfg, int(videos.shape[1]))
-    outputs = {d: (DETECTORS[d].info(cfg.evaluate), nets.outputs(d, videos, progress))
+    ctx = registry.set_context(cfg, int(videos.shape[1]), samples, meta)
+    outputs = {d: (DETECTORS[d].info(cfg.evaluate), set_outputs(ctx, nets, d, videos, progress))
                for d in registry.generated_detectors(ctx)}
     feature_files.write_chunk(out, outputs, lo=lo, hi=hi, set_id=feature_files.set_id(settings), frames=ctx.frames)
     return len(videos)
+
+
+def set_outputs(ctx: registry.Context, nets: Networks, detector: str, videos: np.ndarray, progress: bool) -> Outputs:
+    """A detector's outputs of a set's videos [N, T, ...]: of the frames ``ctx.window`` (an extension set's block) if
+    set; the digit classifier's per-frame ``logits`` of every frame, its ``features`` of the window."""
+    if ctx.window is None:
+        return nets.outputs(detector, videos, progress)
+    part = nets.outputs(detector, videos[:, ctx.window[0]:ctx.window[1]], progress)
+    return {**part, "logits": nets.outputs(detector, videos, progress)["logits"]} if detector == "digits" else part
 
 
 def generated_outputs(ctx: registry.Context, nets: Networks, videos: np.ndarray | None, meta: dict[str, Any],
@@ -118,7 +127,7 @@ def generated_outputs(ctx: registry.Context, nets: Networks, videos: np.ndarray 
     for d in registry.generated_detectors(ctx):
         info = DETECTORS[d].info(ctx.ev)
         out[d] = (feature_files.gather_chunks(gen_features, d, info, set_id=sid, n=n, frames=ctx.frames)
-                  if gen_features else nets.outputs(d, videos, progress))
+                  if gen_features else set_outputs(ctx, nets, d, videos, progress))
     return out
 
 

@@ -35,17 +35,34 @@ class Context:
     real_npz: bool = False
     labels: np.ndarray | None = field(default=None, compare=False)
     cond_frames: tuple[int, ...] = ()  # the frames of each video that were given (prediction, extension)
+    # (lo, hi): the frames of each video the clip detectors see (an extension set's block, evaluate.extension_window);
+    # ``frames`` is then hi - lo, the real clips' length. None: every frame.
+    window: tuple[int, int] | None = None
 
     @property
     def ev(self) -> EvalConfig:
         return self.cfg.evaluate
 
 
+def extension_window(ev: EvalConfig, settings: dict[str, Any], total: int) -> tuple[int, int] | None:
+    """(lo, hi) of the frames of an extension set's ``total``-frame videos that the clip metrics compare with real
+    clips (``evaluate.extension_window``: its last or first block of ``settings["frames"]`` frames), or None (the
+    whole video: not an extension set, "whole", or one block only). ``settings``: the samples file's record."""
+    task = (settings.get("sample") or {}).get("task") if isinstance(settings, dict) else None
+    block = int(settings.get("frames") or total) if isinstance(settings, dict) else total
+    if task != "extension" or ev.extension_window == "whole" or block >= total:
+        return None
+    return (total - block, total) if ev.extension_window == "last" else (0, block)
+
+
 def set_context(cfg: ExperimentConfig, frames: int, samples: str | Path, meta: dict[str, Any], *,
                 real_npz: bool = False) -> Context:
-    """The context of the sample set ``samples`` (``meta``: its entries): its class labels and given frames."""
-    return Context(cfg, frames, real_npz, labels=read_labels(samples),
-                   cond_frames=tuple(int(i) for i in meta.get("cond_frame_indices") or ()))
+    """The context of the sample set ``samples`` of ``frames``-frame videos (``meta``: its entries): its class
+    labels, given frames and the window its clip metrics see (:func:`extension_window`)."""
+    settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
+    window = extension_window(cfg.evaluate, settings, frames)
+    return Context(cfg, window[1] - window[0] if window else frames, real_npz, labels=read_labels(samples),
+                   cond_frames=tuple(int(i) for i in meta.get("cond_frame_indices") or ()), window=window)
 
 
 Score = Callable[[Outputs, "Outputs | None", Context, bool], dict[str, Any]]  # (generated, real, ctx, progress)
@@ -200,8 +217,9 @@ def _identity_kept(gen: Outputs, real: Outputs | None, ctx: Context, progress: b
     """Share of generated frames showing the most frequent digit of the video's given frames; the real clips'
     value: the same for their frames at those positions."""
     level, given = ctx.ev.interval_level, list(ctx.cond_frames)
-    entry = {"computed": True, **stats.share_entry(stats.kept_hits(gen["logits"], given), level),
-             "given_frames": given, "split": ctx.ev.split}
+    kept = stats.kept_hits(gen["logits"], given)  # [N, T - len(given)]
+    entry = {"computed": True, **stats.share_entry(kept, level), "given_frames": given, "split": ctx.ev.split,
+             "per_frame": [round(float(v), 6) for v in kept.mean(0)]}  # along the generated frames (blocks)
     entry["n_generated"] = entry["n_videos"]
     r = stats.share_entry(stats.kept_hits(real["logits"], given), level)
     return {**entry, "real_value": r["value"], "real_interval": r["interval"], "n_real": r["n_videos"]}

@@ -153,10 +153,13 @@ def guidance(rows: Sequence[Mapping[str, Any]], comparisons: Comparisons = None)
     ))
 
 
-_CONDITIONING_OTHER_KEYS = ("sampler", "steps", "guidance_weight", "images_per_video", "run")
+_CONDITIONING_OTHER_KEYS = ("task", "sampler", "steps", "guidance_weight", "images_per_video", "run")
 
 
 def conditioning(rows: Sequence[Mapping[str, Any]], comparisons: Comparisons = None) -> Finding | None:
+    """Every reconstruction arm against the replacement arm of the same task and other settings. The verdict is
+    the extension arms' when the table has them (the paper's Table 6 extends videos), else that of its one task;
+    the other tasks' (e.g. prediction) are stated beside it, each with its own verdict."""
     pairs = []
     for recon in (r for r in rows if r.get("cond_method") == "reconstruction"):
         others = [
@@ -167,16 +170,22 @@ def conditioning(rows: Sequence[Mapping[str, Any]], comparisons: Comparisons = N
             pairs.append((recon, others[0], *_paired(comparisons, others[0], recon, -1)))
     if not pairs:
         return None
-    verdicts = {v for _, _, v, _ in pairs}
+    tasks = list(dict.fromkeys(rc.get("task", "") for rc, _, _, _ in pairs))
+    deciding = [p for p in pairs if p[0].get("task", "") == ("extension" if "extension" in tasks else tasks[0])]
+    verdicts = {v for _, _, v, _ in deciding}
     (verdict,) = verdicts if len(verdicts) == 1 else (INCONCLUSIVE,)
-    parts = "; ".join(
-        f"reconstruction (w_r = {rc.get('w_r', '?')}) {_arm(rc)} vs replacement {_arm(rp)}, reconstruction − "
-        f"replacement: {text}" for rc, rp, _, text in pairs
-    )
+    def part(rc: Mapping[str, Any], rp: Mapping[str, Any], v: str, text: str) -> str:
+        task = rc.get("task", "")
+        head, tail = (f"{task}: ", f" — {task} verdict: {v}") if len(tasks) > 1 else ("", "")
+        return (f"{head}reconstruction (w_r = {rc.get('w_r', '?')}) {_arm(rc)} vs replacement {_arm(rp)}, "
+                f"reconstruction − replacement: {text}{tail}")
+
+    parts = "; ".join(part(*p) for p in pairs)
     mixed = " (the w_r arms disagree)" if len(verdicts) > 1 else ""
+    which = f" (decided on the {deciding[0][0]['task']} arms)" if len(tasks) > 1 else ""
     return Finding(verdict, (
         f"Paper (Table 6): reconstruction guidance gives a lower FVD than replacement. Ours: {parts} "
-        f"({_n([r for p in pairs for r in p[:2]])}): **{verdict}**{mixed} at this scale."
+        f"({_n([r for p in pairs for r in p[:2]])}): **{verdict}**{mixed}{which} at this scale."
     ))
 
 

@@ -26,6 +26,7 @@ KEY_COLUMNS = {
     "images_per_video": "images / video",
     "sampler": "sampler",
     "steps": "steps",
+    "task": "task",
     "guidance_weight": "guidance w",
     "cond_method": "conditioning",
     "w_r": "w_r",
@@ -43,7 +44,7 @@ TABLES: dict[str, TableSpec] = {t.name: t for t in (
     TableSpec("sampler", "Sampler: ancestral vs Langevin predictor-corrector (paper Tables 2-3)",
               ("sampler", "steps"), None, "T2_BAIR"),
     TableSpec("conditioning", "Conditioning method: reconstruction guidance vs replacement (paper Table 6)",
-              ("guidance_weight", "cond_method", "w_r"), None, "T6_recon_vs_replacement"),
+              ("task", "guidance_weight", "cond_method", "w_r"), None, "T6_recon_vs_replacement"),
 )}
 
 TABLE_NAMES = tuple(TABLES)
