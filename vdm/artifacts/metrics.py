@@ -40,6 +40,10 @@ METRIC_COLUMNS: dict[str, tuple[str, str | None]] = {
     "digit_identity": ("Digit identity", None),
     "digit_identity_kept": ("Digit identity kept (given frames' digit)", None),
     "digit_fd": ("FD (digit classifier)", None),
+    "psnr": ("PSNR of predicted frames (dB, mean)", None),
+    "psnr_best": ("PSNR (dB, best of k draws)", None),
+    "ssim": ("SSIM of predicted frames (mean)", None),
+    "ssim_best": ("SSIM (best of k draws)", None),
 }
 ALSO_TITLES = {name: title for name, (title, _) in METRIC_COLUMNS.items()}
 ALSO_PAPER_METRIC = {name: paper for name, (_, paper) in METRIC_COLUMNS.items() if paper}

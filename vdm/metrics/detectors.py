@@ -15,10 +15,13 @@ inception          ``avg``, ``first``: pool3 [2048] over frames / 1st frame   fi
 inception_logits   ``probs_avg``, ``probs_first``: softmax(pool3 @ W), no bias  evaluate.is_weights
 c3d                ``fc7`` [4096], ``probs`` softmax(fc8) [101]               evaluate.c3d_weights/_mean
 digits             ``logits`` [T, 10] per frame, ``features`` [64] over frames  evaluate.digit_classifier
+prediction         ``psnr``, ``ssim`` [T] per frame vs the clip it continues  none (scikit-image)
 =================  =========================================================  ==========================
 
 A detector with ``labels`` keeps the real clips' class labels (``cls`` [N]) among its real-features outputs
-(the digit classifier's class accuracy of the real clips, the calibration of the generated sets' value).
+(the digit classifier's class accuracy of the real clips, the calibration of the generated sets' value). A
+detector with ``reference`` compares each video with the real clip it was conditioned on (the samples file's
+``cond_videos``), given to its batch function beside the videos.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from vdm.metrics import c3d, digits, i3d, inception
+from vdm.metrics import c3d, digits, i3d, inception, prediction
 from vdm.metrics.config import EvalConfig
 from vdm.metrics.inception_net import PYTORCH_FID_SHA256_PREFIX, WeightsFileError, load_pytorch_fid_weights
 from vdm.metrics.videos import check_videos
@@ -39,7 +42,7 @@ FEATURES_FORMAT = 1  # bump when a features file's layout or a detector's pipeli
 # Every error a detector's weights file can raise: the evaluation turns each into exit code 2.
 WEIGHTS_ERRORS: tuple[type[Exception], ...] = (i3d.I3DWeightsError, inception.InceptionWeightsError,
                                                WeightsFileError, c3d.C3DWeightsError,
-                                               digits.DigitClassifierError)
+                                               digits.DigitClassifierError, prediction.PredictionMetricError)
 
 BatchFn = Callable[[np.ndarray], dict[str, np.ndarray]]  # uint8 [b, T, H, W, C] -> {name: [b, ...]}
 
@@ -56,6 +59,7 @@ class Detector:
     _load: Callable[[EvalConfig, str], BatchFn]
     check: Callable[[np.ndarray, str], None] = lambda videos, name: None  # input check of a whole set
     labels: bool = False  # its real-features outputs include the real clips' class labels ("cls")
+    reference: bool = False  # its batch function takes (videos, the real clips they continue)
 
     def info(self, ev: EvalConfig) -> dict[str, Any]:
         """What identifies this detector's outputs: network, pinned weights, preprocessing, settings."""
@@ -71,10 +75,14 @@ class Detector:
 
 
 def detector_outputs(detector: Detector, videos: np.ndarray, ev: EvalConfig, device: str, *,
-                     net: BatchFn | None = None, progress: bool = False,
-                     desc: str | None = None) -> dict[str, np.ndarray]:
+                     net: BatchFn | None = None, progress: bool = False, desc: str | None = None,
+                     reference: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """{output name: [N, ...]} of uint8 videos [N, T, H, W, C], evaluate.batch_size videos per call of the
-    network (``net``: a loaded one, else loaded here)."""
+    network (``net``: a loaded one, else loaded here); ``reference`` [N, ...]: the real clips a ``reference``
+    detector compares them with."""
+    if detector.reference and (reference is None or len(reference) != len(videos)):
+        raise prediction.PredictionMetricError(f"{detector.label}: needs the real clip of each of the {len(videos)} "
+                                               "videos (the samples file's cond_videos)")
     from tqdm.auto import tqdm
 
     desc = desc or detector.label
@@ -84,7 +92,8 @@ def detector_outputs(detector: Detector, videos: np.ndarray, ev: EvalConfig, dev
     with torch.inference_mode(), tqdm(total=len(videos), desc=desc, unit="video", disable=not progress) as bar:
         for start in range(0, len(videos), ev.batch_size):
             batch = videos[start:start + ev.batch_size]  # [b, T, H, W, C]
-            for name, a in net(batch).items():
+            args = (batch, reference[start:start + ev.batch_size]) if detector.reference else (batch,)
+            for name, a in net(*args).items():
                 parts[name].append(a)
             bar.update(len(batch))
     return {name: np.concatenate(a) for name, a in parts.items()}
@@ -143,6 +152,10 @@ def _digits_load(ev: EvalConfig, device: str) -> BatchFn:
     return run
 
 
+def _prediction_load(ev: EvalConfig, device: str) -> Callable[[np.ndarray, np.ndarray], dict[str, np.ndarray]]:
+    return prediction.frame_scores  # no network: scikit-image on the CPU
+
+
 DETECTORS: dict[str, Detector] = {d.name: d for d in (
     Detector("i3d", "I3D", i3d.DETECTOR_ID, i3d.PREPROCESS_ID, ("features",),
              lambda ev: {"weights_sha256": i3d.WEIGHTS_SHA256}, lambda ev: {"features": ev.features}, _i3d_load,
@@ -162,6 +175,9 @@ DETECTORS: dict[str, Detector] = {d.name: d for d in (
              lambda ev: {"weights_sha256": digits.file_sha256(ev.digit_classifier)},
              lambda ev: {"features": "penultimate layer averaged over frames; logits per frame"}, _digits_load,
              labels=True),
+    Detector("prediction", "PSNR/SSIM", prediction.DETECTOR_ID, prediction.PREPROCESS_ID, ("psnr", "ssim"),
+             lambda ev: {"weights_sha256": ""}, lambda ev: {"scikit_image": prediction.library_version()},
+             _prediction_load, reference=True),
 )}
 
 
@@ -176,9 +192,9 @@ class Networks:
             self._loaded[detector] = DETECTORS[detector].load(self.ev, self.device)
         return self._loaded[detector]
 
-    def outputs(self, detector: str, videos: np.ndarray, progress: bool, desc: str | None = None
-                ) -> dict[str, np.ndarray]:
+    def outputs(self, detector: str, videos: np.ndarray, progress: bool, desc: str | None = None,
+                reference: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """:func:`detector_outputs` of ``videos`` with the loaded network (``desc``: "<label> generated")."""
         desc = desc or f"{DETECTORS[detector].label} generated"
         return detector_outputs(DETECTORS[detector], videos, self.ev, self.device, net=self[detector],
-                                progress=progress, desc=desc)
+                                progress=progress, desc=desc, reference=reference)

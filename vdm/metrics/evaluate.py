@@ -17,7 +17,7 @@ import numpy as np
 
 from vdm.artifacts import ArtifactError
 from vdm.artifacts import features as feature_files
-from vdm.artifacts.samples import read_samples_header
+from vdm.artifacts.samples import read_samples, read_samples_header
 from vdm.config import ExperimentConfig, to_dict
 from vdm.data.loader import eval_clips
 from vdm.metrics import i3d, registry
@@ -105,15 +105,26 @@ def sample_features(cfg: ExperimentConfig, samples: str | Path, out: str | Path,
         raise FVDError(f"{samples}: its chunk record says samples {lo}..{hi - 1}, it holds {len(videos)}")
     nets = Networks(cfg.evaluate, device or str(default_device()))
     ctx = registry.set_context(cfg, int(videos.shape[1]), samples, meta)
-    outputs = {d: (DETECTORS[d].info(cfg.evaluate), set_outputs(ctx, nets, d, videos, progress))
+    ref = _reference(ctx, samples)
+    outputs = {d: (DETECTORS[d].info(cfg.evaluate), set_outputs(ctx, nets, d, videos, progress, ref))
                for d in registry.generated_detectors(ctx)}
     feature_files.write_chunk(out, outputs, lo=lo, hi=hi, set_id=feature_files.set_id(settings), frames=ctx.frames)
     return len(videos)
 
 
-def set_outputs(ctx: registry.Context, nets: Networks, detector: str, videos: np.ndarray, progress: bool) -> Outputs:
+def _reference(ctx: registry.Context, samples: str | Path) -> np.ndarray | None:
+    """The real clips the videos continue (cond_videos) when a detector compares with them, else None."""
+    if not any(DETECTORS[d].reference for d in registry.generated_detectors(ctx)):
+        return None
+    return read_samples(samples, key="cond_videos")[0]
+
+
+def set_outputs(ctx: registry.Context, nets: Networks, detector: str, videos: np.ndarray, progress: bool,
+                reference: np.ndarray | None = None) -> Outputs:
     """A detector's outputs of a set's videos [N, T, ...]: of the frames ``ctx.window`` (an extension set's block) if
     set; the digit classifier's per-frame ``logits`` of every frame, its ``features`` of the window."""
+    if DETECTORS[detector].reference:
+        return nets.outputs(detector, videos, progress, reference=reference)
     if ctx.window is None:
         return nets.outputs(detector, videos, progress)
     part = nets.outputs(detector, videos[:, ctx.window[0]:ctx.window[1]], progress)
@@ -121,13 +132,17 @@ def set_outputs(ctx: registry.Context, nets: Networks, detector: str, videos: np
 
 
 def generated_outputs(ctx: registry.Context, nets: Networks, videos: np.ndarray | None, meta: dict[str, Any],
-                      n: int, gen_features: Sequence[str | Path] | None, progress: bool) -> dict[str, Outputs]:
-    """{detector: outputs of the generated videos}: gathered from the chunk features files, or computed."""
+                      n: int, gen_features: Sequence[str | Path] | None, progress: bool,
+                      samples: str | Path | None = None) -> dict[str, Outputs]:
+    """{detector: outputs of the generated videos}: gathered from the chunk features files, or computed; of each
+    clip's first draw only (sample.samples_per_clip) but for the detectors that read every draw."""
     out, sid = {}, feature_files.set_id(_settings_of(meta))
+    ref = _reference(ctx, samples) if not gen_features else None
     for d in registry.generated_detectors(ctx):
         info = DETECTORS[d].info(ctx.ev)
-        out[d] = (feature_files.gather_chunks(gen_features, d, info, set_id=sid, n=n, frames=ctx.frames)
-                  if gen_features else set_outputs(ctx, nets, d, videos, progress))
+        o = (feature_files.gather_chunks(gen_features, d, info, set_id=sid, n=n, frames=ctx.frames)
+             if gen_features else set_outputs(ctx, nets, d, videos, progress, ref))
+        out[d] = o if d in registry.ALL_DRAWS else {k: v[::ctx.draws_per_clip] for k, v in o.items()}
     return out
 
 
@@ -164,7 +179,7 @@ def evaluate(cfg: ExperimentConfig, samples: str | Path, *, real: str | Path | N
         shape = videos.shape
     ctx = registry.set_context(cfg, int(shape[1]), samples, meta, real_npz=real is not None)
     nets = Networks(cfg.evaluate, device or str(default_device()))
-    gen = generated_outputs(ctx, nets, videos, meta, int(shape[0]), gen_features, progress)
+    gen = generated_outputs(ctx, nets, videos, meta, int(shape[0]), gen_features, progress, samples)
     reals = real_outputs(ctx, nets, real, real_features_files, progress)
     also: dict[str, Any] = {}
     for name, why in registry.statuses(ctx).items():

@@ -19,7 +19,7 @@ import numpy as np
 
 from vdm.artifacts.samples import read_labels
 from vdm.config import ExperimentConfig
-from vdm.metrics import stats
+from vdm.metrics import prediction, stats
 from vdm.metrics.config import C3D_FILE, MEAN_FILE, PYTORCH_FID_FILE, EvalConfig
 
 Outputs = dict[str, np.ndarray]  # a detector's named outputs, [N, ...] each
@@ -38,10 +38,15 @@ class Context:
     # (lo, hi): the frames of each video the clip detectors see (an extension set's block, evaluate.extension_window);
     # ``frames`` is then hi - lo, the real clips' length. None: every frame.
     window: tuple[int, int] | None = None
+    task: str = ""  # sample.task of the set ("" = not known: a context built without the samples file)
+    draws_per_clip: int = 1  # sample.samples_per_clip: the set's other metrics read each clip's first draw
 
     @property
     def ev(self) -> EvalConfig:
         return self.cfg.evaluate
+
+
+CLIP_TASKS = ("prediction", "extension")  # tasks whose samples condition on real clips (sample.samples_per_clip)
 
 
 def extension_window(ev: EvalConfig, settings: dict[str, Any], total: int) -> tuple[int, int] | None:
@@ -61,8 +66,13 @@ def set_context(cfg: ExperimentConfig, frames: int, samples: str | Path, meta: d
     labels, given frames and the window its clip metrics see (:func:`extension_window`)."""
     settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
     window = extension_window(cfg.evaluate, settings, frames)
-    return Context(cfg, window[1] - window[0] if window else frames, real_npz, labels=read_labels(samples),
-                   cond_frames=tuple(int(i) for i in meta.get("cond_frame_indices") or ()), window=window)
+    sample = settings.get("sample") or {}
+    k = int(sample.get("samples_per_clip", 1)) if sample.get("task") in CLIP_TASKS else 1
+    labels = read_labels(samples)
+    return Context(cfg, window[1] - window[0] if window else frames, real_npz,
+                   labels=labels[::k] if labels is not None else None,
+                   cond_frames=tuple(int(i) for i in meta.get("cond_frame_indices") or ()), window=window,
+                   task=str(sample.get("task", "")), draws_per_clip=k)
 
 
 Score = Callable[[Outputs, "Outputs | None", Context, bool], dict[str, Any]]  # (generated, real, ctx, progress)
@@ -148,6 +158,14 @@ def _identity_kept_status(ctx: Context) -> str | None:
     return "" if len(ctx.cond_frames) < ctx.frames else "every frame is given: none generated"
 
 
+def _prediction_status(best: bool) -> Callable[[Context], str | None]:
+    def status(ctx: Context) -> str | None:
+        if ctx.task != "prediction" or (best and ctx.draws_per_clip == 1):
+            return None  # prediction sets only; best-of-k with k > 1 draws per clip only
+        return "" if len(ctx.cond_frames) < ctx.frames else "every frame is given: none predicted"
+    return status
+
+
 # --------------------------------------------------------------------------------------------
 # Scores
 # --------------------------------------------------------------------------------------------
@@ -229,6 +247,13 @@ def _digit_fd(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) 
     return stats.fid_entry(real["features"], gen["features"], ctx.ev, split=ctx.ev.split, frames="all, averaged")
 
 
+def _pixels(kind: str, best: bool) -> Score:
+    """PSNR / SSIM of the predicted frames against the real continuation: mean over every draw, or best of k."""
+    entry = prediction.best_of_k_entry if best else prediction.pixel_entry
+    return lambda gen, real, ctx, progress: entry(gen[kind], ctx.cond_frames, ctx.draws_per_clip,
+                                                  ctx.ev.interval_level)
+
+
 def _eval_split(ev: EvalConfig) -> str:
     return ev.split
 
@@ -257,7 +282,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric("digit_identity", "digits", _eval_split, _digit_share("identity"), _one_digit_status),
     Metric("digit_identity_kept", "digits", _eval_split, _identity_kept, _identity_kept_status),
     Metric("digit_fd", "digits", _eval_split, _digit_fd, _digit_status, paired=("features", 1)),
+    *(Metric(f"{kind}{'_best' if best else ''}", "prediction", None, _pixels(kind, best), _prediction_status(best))
+      for kind in ("psnr", "ssim") for best in (False, True)),
 )}
+# The detector whose outputs are read for every draw of a set (sample.samples_per_clip): the others' first draws.
+ALL_DRAWS = ("prediction",)
 HEADLINE = "fvd"  # the metrics JSON's own metric; every other entry is one of its "also"
 
 

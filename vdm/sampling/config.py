@@ -74,6 +74,11 @@ class SampleConfig:
     # ---- where conditioning videos come from ---------------------------------------------------------
     cond_npz: str = ""  # "" = real clips (eval_clips); else a samples .npz whose `videos` are x^a (cascades)
     cond_split: str = "test"  # split of the real clips used as conditioning
+    # Samples drawn per conditioning clip (prediction, extension from real frames; other tasks ignore it): sample i conditions on clip
+    # i // samples_per_clip, so the set holds num_samples / samples_per_clip clips with k draws each (the PSNR /
+    # SSIM best-of-k of the video-prediction literature; Moving MNIST papers report best-of-100). With k > 1 the
+    # set's other metrics read each clip's first draw only (independent samples, as with k = 1).
+    samples_per_clip: int = 1
     clips_seed: int = -1  # eval_clips seed (protocol-fixed clips); −1: the experiment's root seed
     # ---- class / text conditioning --------------------------------------------------------------
     # Labels of class-conditional models: "eval" = the conditioning clips' labels (prediction);
@@ -98,6 +103,8 @@ class SampleConfig:
              f"chunk_size must be 0 (one chunk) or a multiple of batch_size {self.batch_size}, got {self.chunk_size}"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (self.frames >= 0, f"frames must be >= 0, got {self.frames}"),
+            (self.samples_per_clip >= 1 and self.num_samples % self.samples_per_clip == 0,
+             f"samples_per_clip must be >= 1 and divide num_samples {self.num_samples}, got {self.samples_per_clip}"),
             (self.cond_frames >= 0, f"cond_frames must be >= 0, got {self.cond_frames}"),
             (self.w_r >= 0.0, f"w_r must be >= 0, got {self.w_r}"),
             (self.total_frames >= 1, f"total_frames must be >= 1, got {self.total_frames}"),

@@ -75,6 +75,20 @@ def load_clips(cfg: ExperimentConfig, num: int, frames: int, start: int = 0) -> 
     return eval_clips(cfg.data, sc.cond_split, num, _clips_seed(cfg), frames=frames, return_meta=True, start=start)
 
 
+def clips_of_samples(cfg: ExperimentConfig, lo: int, hi: int, frames: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """The conditioning clips of samples lo .. hi - 1 and their meta, one row per sample: sample i conditions on
+    clip i // sample.samples_per_clip (k draws per clip) in prediction and extension, on clip i otherwise."""
+    k = cfg.sample.samples_per_clip if cfg.sample.task in ("prediction", "extension") else 1
+    if k == 1:
+        return load_clips(cfg, hi, frames, start=lo)
+    c_lo, c_hi = lo // k, (hi - 1) // k + 1
+    clips, meta = load_clips(cfg, c_hi, frames, start=c_lo)  # [c_hi - c_lo, ...]
+    rows = np.arange(lo, hi) // k - c_lo  # [hi - lo] row of each sample's clip
+    meta = {key: ([v[r] for r in rows] if isinstance(v, list) else np.asarray(v)[rows]) if v is not None else None
+            for key, v in meta.items()}
+    return clips[rows], meta
+
+
 def class_labels(cfg: ExperimentConfig, seeds: list[int], num_classes: int, meta: dict[str, Any],
                  start: int = 0) -> np.ndarray:
     """[n] int64 labels per ``sample.class_labels`` (see SampleConfig) of samples ``start .. start + n - 1``
@@ -130,7 +144,7 @@ def generate(cfg: ExperimentConfig, export, device: torch.device, *, progress: b
     wants_meta = (mc.num_classes > 0 and sc.class_labels == "eval") or (mc.text_dim > 0 and not sc.prompts)
     cond_u8, meta = None, {}
     if needs_videos(sc) or wants_meta:
-        clips, meta = load_clips(cfg, hi_set, T, start=lo_set)  # [hi_set - lo_set, ...]
+        clips, meta = clips_of_samples(cfg, lo_set, hi_set, T)  # [hi_set - lo_set, ...]
         cond_u8 = clips if needs_videos(sc) else None
     out: dict[str, np.ndarray] = {"seeds": np.asarray(seeds[lo_set:hi_set], dtype=np.int64)}
     if sc.guidance_weight > 0 and mc.num_classes == 0 and mc.text_dim == 0:
