@@ -57,6 +57,11 @@ class CosineSchedule:
     def __call__(self, t: Tensor) -> Tensor:
         return logsnr_cosine(t, self.logsnr_min, self.logsnr_max)
 
+    def dlogsnr_dt(self, t: Tensor) -> Tensor:
+        """dλ/dt of the unclipped cosine form: −2a / (sin(a t + b) cos(a t + b)) = −4a / sin(2(a t + b))."""
+        a, b = _cosine_ab(self.logsnr_min, self.logsnr_max)
+        return -4.0 * a / torch.sin(2.0 * (a * torch.as_tensor(t) + b))
+
     def inverse(self, logsnr: Tensor) -> Tensor:
         return t_from_logsnr_cosine(logsnr, self.logsnr_min, self.logsnr_max)
 

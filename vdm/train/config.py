@@ -29,6 +29,9 @@ class TrainConfig:
     # EMA warm-up (paper silent): decay_k = min(ema_decay, (1 + k) / (10 + k)) at step k, so that short
     # runs get a usable EMA. Off = the paper's constant decay from step 0.
     ema_warmup: bool = False
+    # EDM2's power-function EMA (Karras et al. 2024; paper silent): > 0 = its relative standard deviation σ_rel
+    # (EDM2: 0.05-0.10), the decay at step k then (1 − 1/k)^(γ+1) and ema_decay / ema_warmup unused; 0 = off.
+    ema_std: float = 0.0
     cond_drop_prob: float = 0.1  # probability of dropping the conditioning (classifier-free guidance; paper silent)
     warmup_steps: int = 0  # linear learning-rate warm-up from 0 over this many steps (paper silent; 0 = off)
     # Learning-rate schedule after the warm-up (paper silent; the paper trains at a constant rate):
@@ -84,8 +87,11 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if not 0 < self.lr < float("inf"):  # also refuses NaN
+            raise ConfigError(f"lr must be > 0 and finite, got {self.lr}")
+        if not (self.ema_std == 0.0 or 0.0 < self.ema_std < 12 ** -0.5):
+            raise ConfigError(f"ema_std must be 0 (off) or in (0, {12 ** -0.5:.4f}) (EDM2's sigma_rel), "
+                              f"got {self.ema_std}")
         for name in ("adam_beta1", "adam_beta2", "ema_decay"):
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:

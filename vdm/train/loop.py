@@ -33,6 +33,7 @@ from vdm.checks import check_training
 from vdm.config import ExperimentConfig, dump_config, to_dict
 from vdm.data.loader import VideoLoader
 from vdm.diffusion import CosineSchedule, diffusion_loss
+from vdm.diffusion.weighting import loss_weight
 from vdm.model.unet import UNet3D
 from vdm.runinfo import run_record, write_sidecar
 from vdm.seeds import derive_seed
@@ -138,7 +139,7 @@ class Trainer:
 
         torch.manual_seed(derive_seed(cfg.seed, "init"))  # identical initial weights on every rank
         self.model = UNet3D(cfg.model).to(self.device)
-        self.ema = EMA(self.model, self.tc.ema_decay, warmup=self.tc.ema_warmup)
+        self.ema = EMA(self.model, self.tc.ema_decay, warmup=self.tc.ema_warmup, std=self.tc.ema_std)
         self.optimizer = self._build_optimizer()
         self.net: nn.Module = self.model
         if self.dist.enabled:
@@ -288,6 +289,10 @@ class Trainer:
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_bf16):
             per_example = diffusion_loss(self.net, x, self.logsnr_fn, prediction=self.cfg.diffusion.prediction,
                                          t=t, eps=eps, frame_weight=frame_weight, is_image=is_image, **cond)  # [b]
+        dc = self.cfg.diffusion
+        if dc.loss_weighting != "none":  # "none": the paper's loss, bit for bit
+            per_example = per_example * loss_weight(dc.loss_weighting, dc.prediction, t, self.logsnr_fn,
+                                                    gamma=dc.min_snr_gamma, bias=dc.sigmoid_bias).to(per_example)
         return per_example
 
     @staticmethod
