@@ -74,10 +74,11 @@ class SampleConfig:
     # ---- where conditioning videos come from ---------------------------------------------------------
     cond_npz: str = ""  # "" = real clips (eval_clips); else a samples .npz whose `videos` are x^a (cascades)
     cond_split: str = "test"  # split of the real clips used as conditioning
-    # Samples drawn per conditioning clip (prediction, extension from real frames; other tasks ignore it): sample i conditions on clip
-    # i // samples_per_clip, so the set holds num_samples / samples_per_clip clips with k draws each (the PSNR /
-    # SSIM best-of-k of the video-prediction literature; Moving MNIST papers report best-of-100). With k > 1 the
-    # set's other metrics read each clip's first draw only (independent samples, as with k = 1).
+    # Samples drawn per conditioning clip (prediction, extension from real frames; other tasks ignore it):
+    # sample i conditions on clip i // samples_per_clip, so the set holds num_samples / samples_per_clip clips
+    # with k draws each (the PSNR / SSIM best-of-k of the video-prediction literature; Moving MNIST papers
+    # report best-of-100). With k > 1 the set's other metrics read each clip's first draw only (independent
+    # samples, as with k = 1).
     samples_per_clip: int = 1
     clips_seed: int = -1  # eval_clips seed (protocol-fixed clips); −1: the experiment's root seed
     # ---- class / text conditioning --------------------------------------------------------------
