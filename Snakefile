@@ -28,6 +28,15 @@ USER_CONFIG = copy.deepcopy(config)
 
 # The file(s) the configuration came from, for error messages.
 CONFIG_SOURCE = ", ".join(str(p) for p in workflow.overwrite_configfiles) or "config/config.yaml"
+# Snakemake's loader keeps the last of two equal keys (two `train:` sections lose the first): read each file
+# again, strictly, so that such a file is refused, naming the key and both lines.
+from vdm.utils.yamlfile import DuplicateKeyError, load_yaml
+
+for _source in [str(p) for p in workflow.overwrite_configfiles] or ["config/config.yaml"]:
+    try:
+        load_yaml(_source)
+    except DuplicateKeyError as e:
+        raise WorkflowError(f"config error: {e}") from None
 try:
     validate(config, "workflow/schemas/config.schema.json")
 except WorkflowError as e:

@@ -138,3 +138,30 @@ def test_setting_names_round_trip_for_every_valid_number():
     for bad in ("ancestral-8-w1e-05", "ancestral-8-w", "euler-8-w1", "ancestral-8-w1-prediction-recon"):
         with pytest.raises(ValueError, match="not a sampling setting name"):
             parse_setting(bad)
+
+
+# ---- strict config files ---------------------------------------------------------------------------
+def test_a_key_given_twice_is_refused_naming_the_key_and_both_lines(tmp_path):
+    text = (REPO / "config" / "test.yaml").read_text() + "\ntrain:\n  steps: 3\n"  # a second train: section
+    first = 1 + text.splitlines().index("train:")
+    path = tmp_path / "twice.yaml"
+    path.write_text(text)
+    r = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(path), "--replace-workflow-config",
+                        "-n"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "key 'train' appears twice" in out and f"lines {first} and" in out, out
+    assert "twice.yaml" in out
+    from vdm.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"key 'train' appears twice"):  # the stage commands' loader
+        load_config(path)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("train:\n  steps: 3\n  lr: 1.0e-3\n  steps: 4\n")
+    with pytest.raises(ConfigError, match=r"key 'steps' appears twice \(lines 2 and 4\)"):
+        load_config(nested)
+
+
+def test_checkpoints_beyond_the_training_are_refused_at_parse_time(tmp_path):
+    r = run_snakemake(edited(ablation__checkpoints=[0, 6, 60]), tmp_path, "-n")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "ablation.checkpoints [60] lie beyond train.steps (6)" in out, out

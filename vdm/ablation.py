@@ -93,6 +93,10 @@ class Ablation:
         put("cascade_on", bool(self.cascade.get("enabled", False)))
         put("final_step", int(self.user_config.get("train", {}).get("steps", ExperimentConfig().train.steps)))
         put("checkpoints", tuple(sorted({int(s) for s in abl.get("checkpoints", [])})))
+        late = [s for s in self.checkpoints if s > self.final_step]
+        if late:
+            raise GridError(f"config: ablation.checkpoints {late} lie beyond train.steps ({self.final_step}): "
+                            "the training never reaches them")
         put("export_steps", tuple(s for s in self.checkpoints if s < self.final_step))
         put("main_run", run_name(config["data"]["images_per_video"]))
         put("runs", tuple(run_name(k) for k in abl["images_per_video"]) or (self.main_run,))

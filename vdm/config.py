@@ -26,6 +26,7 @@ from vdm.model.config import UNetConfig, resolve_model_dict
 from vdm.sampling.config import SampleConfig
 from vdm.train.config import LaunchConfig, TrainConfig
 from vdm.utils.io import atomic_open
+from vdm.utils.yamlfile import DuplicateKeyError, load_yaml
 
 # What an experiment name may be: it becomes a folder (results/<name>) inside shell commands.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -103,8 +104,10 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        data = load_yaml(path) or {}
+    except (DuplicateKeyError, yaml.YAMLError) as e:
+        raise ConfigError(str(e) if isinstance(e, DuplicateKeyError) else f"{path}: not valid YAML: {e}") from None
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: top level must be a mapping")
     data = {k: v for k, v in data.items() if k not in WORKFLOW_SECTIONS}  # the workflow's own sections
