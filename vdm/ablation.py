@@ -93,10 +93,6 @@ class Ablation:
         put("cascade_on", bool(self.cascade.get("enabled", False)))
         put("final_step", int(self.user_config.get("train", {}).get("steps", ExperimentConfig().train.steps)))
         put("checkpoints", tuple(sorted({int(s) for s in abl.get("checkpoints", [])})))
-        late = [s for s in self.checkpoints if s > self.final_step]
-        if late:
-            raise GridError(f"config: ablation.checkpoints {late} lie beyond train.steps ({self.final_step}): "
-                            "the training never reaches them")
         put("export_steps", tuple(s for s in self.checkpoints if s < self.final_step))
         put("main_run", run_name(config["data"]["images_per_video"]))
         put("runs", tuple(run_name(k) for k in abl["images_per_video"]) or (self.main_run,))
@@ -376,3 +372,7 @@ class Ablation:
             except ConfigError as e:
                 message = str(e) if str(e).startswith(source) else f"{source}: {what}: {e}"
                 raise GridError(f"config error: {message}") from None
+        late = [s for s in self.checkpoints if s > self.final_step]
+        if late:
+            raise GridError(f"config error: {source}: ablation.checkpoints {late} lie beyond train.steps "
+                            f"({self.final_step}): the training never reaches them")
