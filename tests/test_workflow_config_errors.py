@@ -146,8 +146,8 @@ def test_a_key_given_twice_is_refused_naming_the_key_and_both_lines(tmp_path):
     first = 1 + text.splitlines().index("train:")
     path = tmp_path / "twice.yaml"
     path.write_text(text)
-    r = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(path), "--replace-workflow-config",
-                        "-n"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(path),
+                        "--replace-workflow-config", "-n"], cwd=REPO, capture_output=True, text=True, timeout=300)
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "key 'train' appears twice" in out and f"lines {first} and" in out, out
     assert "twice.yaml" in out
