@@ -165,3 +165,15 @@ def test_checkpoints_beyond_the_training_are_refused_at_parse_time(tmp_path):
     r = run_snakemake(edited(ablation__checkpoints=[0, 6, 60]), tmp_path, "-n")
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "ablation.checkpoints [60] lie beyond train.steps (6)" in out, out
+
+
+@pytest.mark.parametrize("key", ["is_weights", "c3d_weights"])
+def test_missing_evaluation_weights_are_refused_at_parse_time(key, tmp_path):
+    extra = {"c3d_weights_sha256": "a" * 64, "c3d_mean_sha256": "b" * 64, "c3d_mean": str(tmp_path / "m.npz")}
+    cfg = edited(**{f"evaluate__{key}": str(tmp_path / "absent.file")})
+    if key == "c3d_weights":
+        cfg["evaluate"].update(extra)
+    r = run_snakemake(cfg, tmp_path, "-n")
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and f"evaluate.{key}" in out and "absent.file" in out and "is not a file" in out, out
+    assert "cfg.yaml" in out

@@ -65,9 +65,20 @@ def check_sampling(cfg: ExperimentConfig) -> None:
     if m.num_classes > 0 and sc.class_labels == "eval" and cfg.data.num_classes == 0:
         raise ConfigError("sample.class_labels 'eval' takes the labels of the conditioning clips, but "
                           "data.num_classes is 0 (the clips carry no labels)")
+    check_evaluation_files(cfg)
     if evaluated_frames(cfg) < I3D_MIN_FRAMES:
         raise ConfigError(f"FVD needs videos of at least {I3D_MIN_FRAMES} frames (I3D); the sampled videos have "
                           f"{evaluated_frames(cfg)} ({'sample.total_frames' if sc.task == 'extension' else where_T})")
+
+
+def check_evaluation_files(cfg: ExperimentConfig) -> None:
+    """The weights files the evaluation is given (evaluate.is_weights, c3d_weights, c3d_mean) exist: a missing one
+    would otherwise fail every features job after training and sampling."""
+    ev = cfg.evaluate
+    for key in ("is_weights", "c3d_weights", "c3d_mean"):
+        path = getattr(ev, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"evaluate.{key} {path!r} is not a file (resolved: {Path(path).resolve()})")
 
 
 def check_data_inputs(cfg: ExperimentConfig) -> None:
