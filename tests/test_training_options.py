@@ -83,7 +83,8 @@ def test_power_ema_profile_and_sigma_rel():
 
 
 @pytest.mark.parametrize("section,key,value,match", [
-    ("train", "ema_std", 0.5, "ema_std"), ("train", "lr", float("nan"), "lr must be"),
+    ("train", "ema_std", 0.5, "ema_std"), ("train", "lr", float("nan"), "lr must be > 0, got nan"),
+    ("train", "lr", float("inf"), "lr must be finite"),
     ("diffusion", "min_snr_gamma", 0.0, "min_snr_gamma"), ("diffusion", "loss_weighting", "snr", "loss_weighting"),
 ])
 def test_bad_values_are_refused(section, key, value, match):

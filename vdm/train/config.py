@@ -87,8 +87,10 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ConfigError(f"{name} must be >= 1, got {value}")
-        if not 0 < self.lr < float("inf"):  # also refuses NaN
-            raise ConfigError(f"lr must be > 0 and finite, got {self.lr}")
+        if not self.lr > 0:  # also refuses NaN
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.lr == float("inf"):
+            raise ConfigError(f"lr must be finite, got {self.lr}")
         if not (self.ema_std == 0.0 or 0.0 < self.ema_std < 12 ** -0.5):
             raise ConfigError(f"ema_std must be 0 (off) or in (0, {12 ** -0.5:.4f}) (EDM2's sigma_rel), "
                               f"got {self.ema_std}")
