@@ -100,12 +100,11 @@ def test_an_extension_set_is_measured_on_one_block():
     from vdm.metrics.evaluate import set_outputs
     from vdm.metrics.registry import extension_window
 
-    ev = lambda window: ExperimentConfig.from_dict({"evaluate": {"extension_window": window}}).evaluate  # noqa: E731
-    ext = {"sample": {"task": "extension"}, "frames": 10}
-    assert extension_window(ev("last"), ext, 28) == (18, 28) and extension_window(ev("first"), ext, 28) == (0, 10)
-    assert extension_window(ev("whole"), ext, 28) is None
-    assert extension_window(ev("last"), {"sample": {"task": "prediction"}, "frames": 10}, 10) is None
-    assert extension_window(ev("last"), ext, 10) is None  # one block: the whole video
+    assert extension_window("last", "extension", 10, 28) == (18, 28)
+    assert extension_window("first", "extension", 10, 28) == (0, 10)
+    assert extension_window("whole", "extension", 10, 28) is None
+    assert extension_window("last", "prediction", 10, 10) is None
+    assert extension_window("last", "extension", 10, 10) is None  # one block: the whole video
 
     class Seen:  # records the frames each detector is given (the real networks: tests/test_digits.py, workflow)
         def outputs(self, detector, videos, progress):

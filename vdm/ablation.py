@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 from vdm.checks import check_data_inputs, check_sampling, check_training
 from vdm.config import WORKFLOW_SECTIONS, ConfigError, ExperimentConfig
 from vdm.grid import base_run, parse_setting, run_images, run_name, setting_name
+from vdm.metrics.registry import extension_window
 from vdm.report.registry import TABLE_NAMES
 from vdm.sampling.config import num_chunks
 
@@ -158,10 +159,11 @@ class Ablation:
         evaluate.extension_window measures one block of the extended videos (vdm.metrics.registry.extension_window)."""
         sample = {**self.sample, **{k.split(".", 1)[1]: v for k, v in self.setting_overrides(setting).items()}}
         block = int(sample["frames"] or self.config["data"]["frames"])
-        if sample["task"] == "extension" and (self.config["evaluate"].get("extension_window", "whole") == "whole"
-                                              or block >= int(sample["total_frames"])):
-            return int(sample["total_frames"])
-        return block
+        if sample["task"] != "extension":
+            return block
+        total = int(sample["total_frames"])
+        window = extension_window(self.config["evaluate"].get("extension_window", "whole"), "extension", block, total)
+        return window[1] - window[0] if window else total
 
     # ---- the Figure 2 cascade (config `cascade`): the main run's samples extended to more frames, then
     # super-resolved by a model trained on the same data at `factor` x the resolution -------------------

@@ -48,7 +48,7 @@ def _arm(cfg: ExperimentConfig, row: dict[str, Any], nets: Networks
     shape, meta = read_samples_header(row["samples"])
     ctx = registry.set_context(cfg, int(shape[1]), row["samples"], meta)
     outputs = generated_outputs(ctx, nets, None, meta, int(shape[0]), row["features"], False)
-    return ctx, np.asarray(meta.get("seeds", np.arange(shape[0])))[::ctx.draws_per_clip], outputs
+    return ctx, ctx.first_draws(np.asarray(meta.get("seeds", np.arange(shape[0])))), outputs
 
 
 def paired_metrics(ctx: registry.Context, real: dict[tuple[str, str], Outputs], a: dict[str, Outputs],

@@ -142,7 +142,7 @@ def generated_outputs(ctx: registry.Context, nets: Networks, videos: np.ndarray 
         info = DETECTORS[d].info(ctx.ev)
         o = (feature_files.gather_chunks(gen_features, d, info, set_id=sid, n=n, frames=ctx.frames)
              if gen_features else set_outputs(ctx, nets, d, videos, progress, ref))
-        out[d] = o if d in registry.ALL_DRAWS else {k: v[::ctx.draws_per_clip] for k, v in o.items()}
+        out[d] = o if d in registry.ALL_DRAWS else {k: ctx.first_draws(v) for k, v in o.items()}
     return out
 
 

@@ -69,20 +69,21 @@ def _t_interval(values: np.ndarray, level: float) -> list[float]:
     return [mean - half, mean + half]
 
 
-def _predicted(per_frame: np.ndarray, given: Sequence[int]) -> tuple[np.ndarray, list[int]]:
+def _predicted(per_frame: np.ndarray, given: Sequence[int], k: int) -> tuple[np.ndarray, list[int]]:
+    """The scores [N, T'] of the frames not ``given`` (and their indices), N a whole number of clips of k draws."""
     frames = [t for t in range(per_frame.shape[1]) if t not in set(given)]
     if not frames:
         raise PredictionMetricError("every frame is given: none predicted")
+    if len(per_frame) % k:
+        raise PredictionMetricError(f"{len(per_frame)} samples are not a whole number of clips of {k} draws")
     return per_frame[:, frames].astype(np.float64), frames  # [N, T']
 
 
 def pixel_entry(per_frame: np.ndarray, given: Sequence[int], k: int, level: float) -> dict[str, Any]:
     """The mean over every draw of a per-frame score [N, T] over the frames not ``given``: value, interval over the
     N / k clips, per-frame curve."""
-    v, frames = _predicted(per_frame, given)
+    v, frames = _predicted(per_frame, given, k)
     n = len(v)
-    if n % k:
-        raise PredictionMetricError(f"{n} samples are not a whole number of clips of {k} draws")
     per_clip = v.mean(1).reshape(n // k, k).mean(1)  # [clips]
     return {"computed": True, "value": float(v.mean()), "interval": _t_interval(per_clip, level),
             "interval_method": "Student t over the conditioning clips", "per_frame": v.mean(0).round(6).tolist(),
@@ -91,10 +92,8 @@ def pixel_entry(per_frame: np.ndarray, given: Sequence[int], k: int, level: floa
 
 def best_of_k_entry(per_frame: np.ndarray, given: Sequence[int], k: int, level: float) -> dict[str, Any]:
     """Best of the k draws of each clip (the highest mean over the predicted frames), then the mean over clips."""
-    v, frames = _predicted(per_frame, given)
+    v, frames = _predicted(per_frame, given, k)
     n = len(v)
-    if n % k:
-        raise PredictionMetricError(f"{n} samples are not a whole number of clips of {k} draws")
     draws = v.reshape(n // k, k, len(frames))  # [clips, k, T']
     best = draws[np.arange(n // k), draws.mean(2).argmax(1)]  # [clips, T']
     per_clip = best.mean(1)  # [clips]

@@ -11,6 +11,7 @@ other entry one of its ``also`` entries; their table titles and paper names are 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +22,7 @@ from vdm.artifacts.samples import read_labels
 from vdm.config import ExperimentConfig
 from vdm.metrics import prediction, stats
 from vdm.metrics.config import C3D_FILE, MEAN_FILE, PYTORCH_FID_FILE, EvalConfig
+from vdm.sampling.config import CLIP_TASKS
 
 Outputs = dict[str, np.ndarray]  # a detector's named outputs, [N, ...] each
 
@@ -45,19 +47,18 @@ class Context:
     def ev(self) -> EvalConfig:
         return self.cfg.evaluate
 
+    def first_draws(self, rows: np.ndarray) -> np.ndarray:
+        """The rows [N, ...] of each conditioning clip's first draw (every row when draws_per_clip is 1)."""
+        return rows[::self.draws_per_clip]
 
-CLIP_TASKS = ("prediction", "extension")  # tasks whose samples condition on real clips (sample.samples_per_clip)
 
-
-def extension_window(ev: EvalConfig, settings: dict[str, Any], total: int) -> tuple[int, int] | None:
-    """(lo, hi) of the frames of an extension set's ``total``-frame videos that the clip metrics compare with real
-    clips (``evaluate.extension_window``: its last or first block of ``settings["frames"]`` frames), or None (the
-    whole video: not an extension set, "whole", or one block only). ``settings``: the samples file's record."""
-    task = (settings.get("sample") or {}).get("task") if isinstance(settings, dict) else None
-    block = int(settings.get("frames") or total) if isinstance(settings, dict) else total
-    if task != "extension" or ev.extension_window == "whole" or block >= total:
+def extension_window(mode: str, task: str, block: int, total: int) -> tuple[int, int] | None:
+    """(lo, hi) of the frames of a set's ``total``-frame videos that the clip metrics compare with real clips: for an
+    extension set with ``mode`` (evaluate.extension_window) "last" / "first", its last / first block of ``block``
+    frames; None = the whole video (not an extension set, "whole", or one block only)."""
+    if task != "extension" or mode == "whole" or block >= total:
         return None
-    return (total - block, total) if ev.extension_window == "last" else (0, block)
+    return (total - block, total) if mode == "last" else (0, block)
 
 
 def set_context(cfg: ExperimentConfig, frames: int, samples: str | Path, meta: dict[str, Any], *,
@@ -65,14 +66,14 @@ def set_context(cfg: ExperimentConfig, frames: int, samples: str | Path, meta: d
     """The context of the sample set ``samples`` of ``frames``-frame videos (``meta``: its entries): its class
     labels, given frames and the window its clip metrics see (:func:`extension_window`)."""
     settings = meta.get("settings") if isinstance(meta.get("settings"), dict) else {}
-    window = extension_window(cfg.evaluate, settings, frames)
     sample = settings.get("sample") or {}
-    k = int(sample.get("samples_per_clip", 1)) if sample.get("task") in CLIP_TASKS else 1
+    task = str(sample.get("task", ""))
+    window = extension_window(cfg.evaluate.extension_window, task, int(settings.get("frames") or frames), frames)
+    k = int(sample.get("samples_per_clip", 1)) if task in CLIP_TASKS else 1
     labels = read_labels(samples)
-    return Context(cfg, window[1] - window[0] if window else frames, real_npz,
-                   labels=labels[::k] if labels is not None else None,
-                   cond_frames=tuple(int(i) for i in meta.get("cond_frame_indices") or ()), window=window,
-                   task=str(sample.get("task", "")), draws_per_clip=k)
+    ctx = Context(cfg, window[1] - window[0] if window else frames, real_npz, cond_frames=tuple(
+        int(i) for i in meta.get("cond_frame_indices") or ()), window=window, task=task, draws_per_clip=k)
+    return dataclasses.replace(ctx, labels=ctx.first_draws(labels) if labels is not None else None)
 
 
 Score = Callable[[Outputs, "Outputs | None", Context, bool], dict[str, Any]]  # (generated, real, ctx, progress)

@@ -10,6 +10,9 @@ from typing import Literal
 
 from vdm.config_base import ConfigError
 
+# Tasks whose samples condition on real clips, so that sample.samples_per_clip draws can share one.
+CLIP_TASKS = ("prediction", "extension")
+
 
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:

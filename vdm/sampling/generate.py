@@ -23,7 +23,7 @@ from vdm.config import ExperimentConfig, to_dict
 from vdm.data.loader import eval_clips
 from vdm.diffusion.schedule import CosineSchedule
 from vdm.sampling import tasks
-from vdm.sampling.config import chunk_range
+from vdm.sampling.config import CLIP_TASKS, chunk_range
 from vdm.sampling.samplers import network_evaluations
 from vdm.sampling.seeds import StackedGenerator, sample_seeds
 from vdm.seeds import numpy_rng
@@ -78,7 +78,7 @@ def load_clips(cfg: ExperimentConfig, num: int, frames: int, start: int = 0) -> 
 def clips_of_samples(cfg: ExperimentConfig, lo: int, hi: int, frames: int) -> tuple[np.ndarray, dict[str, Any]]:
     """The conditioning clips of samples lo .. hi - 1 and their meta, one row per sample: sample i conditions on
     clip i // sample.samples_per_clip (k draws per clip) in prediction and extension, on clip i otherwise."""
-    k = cfg.sample.samples_per_clip if cfg.sample.task in ("prediction", "extension") else 1
+    k = cfg.sample.samples_per_clip if cfg.sample.task in CLIP_TASKS else 1
     if k == 1:
         return load_clips(cfg, hi, frames, start=lo)
     c_lo, c_hi = lo // k, (hi - 1) // k + 1
