@@ -236,6 +236,46 @@ def test_complete_run_has_nothing_to_do_and_sampling_edits_retrain_nothing(local
     assert {"sample", "evaluate", "table"} <= jobs and not {"shard", "train", "train_config"} & jobs, jobs
 
 
+def _edited(tmp_path: Path, name: str, edit) -> Path:
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    edit(cfg)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+SAMPLING_JOBS = {"sample_config", "sample_chunk", "sample", "train", "train_config", "shard"}
+
+
+def test_evaluation_and_chunking_edits_resample_nothing(local_run, tmp_path):
+    """A job reruns only when a value it reads changes: a statistics edit reruns the metrics only (no sampling, no
+    features, no real features, no digit classifier); a detector setting reruns the features but draws nothing; a
+    new chunk size leaves the drawn sets as they are (their gathered sets do not depend on the chunking)."""
+    work, r, _ = local_run
+    assert r.returncode == 0
+
+    def planned(config: Path) -> tuple[set[str], str]:
+        dry = snakemake("-n", *config_args(config), cwd=work)
+        assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]
+        return set(rules_run(dry.stdout)), dry.stdout + dry.stderr
+
+    stats, _ = planned(_edited(tmp_path, "stats", lambda c: c["evaluate"].update(num_bootstrap=20)))
+    assert {"evaluate", "compare", "table"} <= stats, stats
+    assert not (SAMPLING_JOBS | {"features_chunk", "real_features_i3d", "digit_classifier"}) & stats, stats
+
+    feats, _ = planned(_edited(tmp_path, "feats", lambda c: c["evaluate"].update(batch_size=3)))
+    assert {"features_chunk", "real_features_i3d", "evaluate"} <= feats and not SAMPLING_JOBS & feats, feats
+    assert "digit_classifier" not in feats, feats
+
+    chunked, out = planned(_edited(tmp_path, "chunks", lambda c: c["sample"].update(chunk_size=4)))
+    assert not chunked and "Nothing to be done" in out, chunked
+    assert "keeps its chunks (sample.chunk_size 2; the config's 4 applies to sets not drawn yet)" in out
+    # a chunk size and a value the draw reads: that set is drawn anew, in chunks of the new size
+    both, out = planned(_edited(tmp_path, "both", lambda c: c["sample"].update(chunk_size=4, steps=4)))
+    assert {"sample_chunk", "sample"} <= both and "train" not in both, both
+    assert "chunk=1" not in out and "chunk=0" in out  # 4 samples in one chunk of 4
+
+
 def test_sets_are_gathered_from_chunks_and_real_features_are_one_job(local_run):
     """config/test.yaml draws every set in 2 chunks (a job each) with their I3D features (a job each); the
     real clips' features are one job that every evaluation reads."""

@@ -9,21 +9,26 @@ dotted overrides applied; the grid itself is read from the validated config (sch
 from __future__ import annotations
 
 import copy
+import json
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 from vdm.checks import check_data_inputs, check_sampling, check_training
 from vdm.config import WORKFLOW_SECTIONS, ConfigError, ExperimentConfig
 from vdm.grid import base_run, parse_setting, run_images, run_name, setting_name
+from vdm.metrics.config import STATISTICS_ONLY
 from vdm.metrics.registry import extension_window
 from vdm.report.registry import TABLE_NAMES
 from vdm.sampling.config import num_chunks
+from vdm.utils.yamlfile import load_yaml
 
 Overrides = dict[str, Any]
 Row = tuple[dict[str, Any], str, str]  # (row keys, run, setting) of a table
 
 TRAIN_SKIPPED = ("sample", "evaluate")  # sections training never reads: editing them retrains nothing
+DRAW_SKIPPED = ("evaluate",)  # the section drawing a sample set never reads: editing it resamples nothing
 SR_RUN = "superres"  # the cascade's high-resolution model
 CASCADE_STAGES = ("extension", "superres")
 
@@ -82,6 +87,7 @@ class Ablation:
     tables: tuple[str, ...] = field(init=False)  # the tables of vdm/report/registry.py the grid has rows of
     cells: tuple[tuple[str, str], ...] = field(init=False)  # (run, setting) of every table row, sorted
     _chunks: dict[tuple[str, str], int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _chunk_sizes: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         def put(name: str, value: Any) -> None:
@@ -142,14 +148,91 @@ class Ablation:
         """The resolved training config of a run (img<K> or superres)."""
         return self.experiment(self.train_overrides(run), skip=TRAIN_SKIPPED)
 
-    def sample_config(self, run: str, setting: str) -> dict[str, Any]:
-        """The resolved sampling + evaluation config of the sample set {run}/{setting}."""
-        return self.experiment(self.sample_overrides(run, setting))
+    def evaluation_config(self, part: str = "all") -> dict[str, Any]:
+        """The resolved config of the evaluation beside the sample sets: "all" (data and evaluate; the comparisons),
+        "real" (without the evaluate keys only statistics read; the real clips' features), "digits" (data and
+        evaluate.digit_steps; the digit classifier)."""
+        cfg = self.experiment(skip=("model", "diffusion", "train", "launch", "sample"))
+        ev = cfg.setdefault("evaluate", {})
+        if part == "real":
+            for key in STATISTICS_ONLY:
+                ev.pop(key, None)
+        elif part == "digits":
+            cfg["evaluate"] = {k: v for k, v in ev.items() if k == "digit_steps"}
+        elif part != "all":
+            raise ValueError(f"unknown evaluation config part {part!r}")
+        return cfg
+
+    # A sample set has three resolved configs, each holding what its jobs read, so that an edit reruns only the
+    # jobs that read the edited value: the draw's (configs/sample/: every section but evaluate; rules
+    # sample_chunk, sample), the features' (configs/features/: without the evaluate keys only statistics read;
+    # rule features_chunk) and the metrics' (configs/metrics/: all of it; rules evaluate, provenance).
+    def draw_config_path(self, run: str, setting: str) -> str:
+        return f"{self.out}/configs/sample/{run}/{setting}.yaml"
+
+    def draw_config(self, run: str, setting: str) -> dict[str, Any]:
+        """The resolved config of the draw of sample set {run}/{setting} (every section but evaluate; sample.chunk_size
+        as :meth:`chunk_size` keeps it)."""
+        return self._with_chunk_size(run, setting, self.experiment(self.sample_overrides(run, setting),
+                                                                   skip=DRAW_SKIPPED))
+
+    def features_config(self, run: str, setting: str) -> dict[str, Any]:
+        """The resolved config of the chunk features jobs of sample set {run}/{setting}: the metrics' config without
+        the evaluate keys only the statistics read (vdm.metrics.config.STATISTICS_ONLY)."""
+        cfg = self.metrics_config(run, setting)
+        for key in STATISTICS_ONLY:
+            cfg.get("evaluate", {}).pop(key, None)
+        return cfg
+
+    def metrics_config(self, run: str, setting: str) -> dict[str, Any]:
+        """The resolved sampling + evaluation config of the sample set {run}/{setting} (what its evaluation reads)."""
+        return self._with_chunk_size(run, setting, self.experiment(self.sample_overrides(run, setting)))
+
+    def _with_chunk_size(self, run: str, setting: str, cfg: dict[str, Any]) -> dict[str, Any]:
+        size = self.chunk_size(run, setting)
+        cfg["sample"].pop("chunk_size", None)
+        if size is not None:
+            cfg["sample"]["chunk_size"] = size
+        return _sorted(cfg)
+
+    def chunk_size(self, run: str, setting: str) -> Any:
+        """sample.chunk_size of a sample set as written (None: not written, the default). A set already drawn and
+        gathered keeps the chunk size it was drawn with when nothing else its draw reads has changed: the gathered
+        set does not depend on the chunking (tests/test_sampling_chunks.py), so a new chunk size applies to the sets
+        not drawn yet and redraws none. The record is the draw's resolved config on disk."""
+        key = (run, setting)
+        if key not in self._chunk_sizes:
+            cfg = self.experiment(self.sample_overrides(run, setting), skip=DRAW_SKIPPED)
+            size = cfg["sample"].pop("chunk_size", None)
+            drawn = self._drawn_chunk_size(run, setting, cfg)
+            if drawn is not None and drawn != (size,):
+                print(f"vdm: sample set {run}/{setting} is drawn: it keeps its chunks (sample.chunk_size "
+                      f"{drawn[0] if drawn[0] is not None else 'default'}; the config's "
+                      f"{size if size is not None else 'default'} applies to sets not drawn yet)", file=sys.stderr)
+                size = drawn[0]
+            self._chunk_sizes[key] = size
+        return self._chunk_sizes[key]
+
+    def _drawn_chunk_size(self, run: str, setting: str, cfg: Mapping[str, Any]) -> tuple[Any] | None:
+        """(chunk size,) of the set's draw config on disk when its gathered samples exist and that config equals
+        ``cfg`` (without its chunk size) in everything else; else None."""
+        path = self.draw_config_path(run, setting)
+        if not (os.path.isfile(path) and os.path.isfile(self.samples_path(run, setting))):
+            return None
+        try:
+            on_disk = load_yaml(path)
+        except Exception:  # noqa: BLE001 - an unreadable record keeps nothing; the workflow rewrites it
+            return None
+        if not isinstance(on_disk, dict) or not isinstance(on_disk.get("sample"), dict):
+            return None
+        size = on_disk["sample"].pop("chunk_size", None)
+        same = json.dumps(on_disk, sort_keys=True) == json.dumps(json.loads(json.dumps(cfg)), sort_keys=True)
+        return (size,) if same else None
 
     def num_chunks(self, run: str, setting: str) -> int:
         """Chunks of the sample set {run}/{setting} (sample.chunk_size samples each), a job each (built once)."""
         if (run, setting) not in self._chunks:
-            cfg = ExperimentConfig.from_dict(self.sample_config(run, setting))
+            cfg = ExperimentConfig.from_dict(self.draw_config(run, setting))
             self._chunks[(run, setting)] = num_chunks(cfg.sample)
         return self._chunks[(run, setting)]
 
@@ -319,7 +402,8 @@ class Ablation:
             "name": self.config["name"],
             "runs": {run: self.train_config(run) for run in runs},
             "sets": [
-                {"run": run, "setting": setting, "train_run": base_run(run), "config": self.sample_config(run, setting)}
+                {"run": run, "setting": setting, "train_run": base_run(run),
+                 "config": self.metrics_config(run, setting)}
                 for run, setting in self.cells
             ]
             + cascade,
@@ -355,7 +439,7 @@ class Ablation:
         for run in self.runs:
             yield self.train_config(run), f"training run {run}", check_training
         for run, setting in self.cells:
-            yield self.sample_config(run, setting), f"sample set {run}/{setting}", check_sampling
+            yield self.metrics_config(run, setting), f"sample set {run}/{setting}", check_sampling
         if not all(os.path.isfile(f"{self.shards}/{split}/manifest.json") for split in ("train", "test")):
             yield self.train_config(self.main_run), "data", check_data_inputs
         if self.cascade:  # configured (in `all` or not)

@@ -14,6 +14,13 @@ MEAN_FILE = "mean2.npz"  # TGANv2's mean clip (vdm.metrics.c3d)
 PYTORCH_FID_FILE = "pt_inception-2015-12-05-6726825d.pth"  # pytorch-fid's Inception with logits (inception_net)
 
 
+# Keys of the evaluate section that only a sample set's statistics read (its interval, resampling and reliability
+# guard) or a hand-run evaluation's cache: the features of the generated videos never depend on them, so the
+# workflow leaves them out of the features jobs' resolved config (editing one recomputes no features, only metrics).
+STATISTICS_ONLY = ("interval", "jackknife_groups", "num_bootstrap", "num_chunks", "interval_level", "bootstrap_seed",
+                   "bootstrap_bias_correction", "min_samples", "cache_dir")
+
+
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
     num_real: int = 256  # real clips in the reference statistics (paper BAIR: the 256 test examples)

@@ -32,7 +32,7 @@ class MetricNeeds:
     def context(self, run: str, setting: str) -> registry.Context:
         """The metrics context of sample set {run}/{setting} as its jobs see it (built once per set)."""
         if (run, setting) not in self._contexts:
-            exp = copy.deepcopy(self.grid.sample_config(run, setting))
+            exp = copy.deepcopy(self.grid.metrics_config(run, setting))
             exp.setdefault("evaluate", {})["digit_classifier"] = self.digit_classifier
             self._contexts[(run, setting)] = registry.Context(ExperimentConfig.from_dict(exp),
                                                               self.grid.clip_frames(setting))

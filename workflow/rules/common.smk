@@ -3,7 +3,9 @@
 # Paths (every one follows from the wildcards; OUT = results/<config name>):
 #   OUT/configs/data.yaml                      resolved config of sharding
 #   OUT/configs/train/{run}.yaml               resolved training config of one run
-#   OUT/configs/sample/{run}/{setting}.yaml    resolved sampling + evaluation config
+#   OUT/configs/sample/{run}/{setting}.yaml    resolved config of a sample set's draw (no evaluate section)
+#   OUT/configs/features/{run}/{setting}.yaml  ... of its chunk features (no evaluate keys only statistics read)
+#   OUT/configs/metrics/{run}/{setting}.yaml   ... of its evaluation (sampling + evaluation)
 #   OUT/data/{split}/                          webdataset shards + manifest.json
 #   OUT/train/{run}/                           training state (checkpoints, logs); resumed when rerun
 #   OUT/models/{run}.pt                        export (EMA weights + model config)
@@ -145,8 +147,16 @@ def _train_config(wildcards):
     return GRID.train_config(wildcards.run)
 
 
-def _sample_config(wildcards):
-    return GRID.sample_config(wildcards.run, wildcards.setting)
+def _draw_config(wildcards):
+    return GRID.draw_config(wildcards.run, wildcards.setting)
+
+
+def _features_config(wildcards):
+    return GRID.features_config(wildcards.run, wildcards.setting)
+
+
+def _metrics_config(wildcards):
+    return GRID.metrics_config(wildcards.run, wildcards.setting)
 
 
 def _superres_data_config(wildcards):
@@ -170,7 +180,7 @@ def _step_export_src(wildcards):
 
 def _sample_inputs(wildcards):
     inputs = {
-        "cfg": f"{OUT}/configs/sample/{wildcards.run}/{wildcards.setting}.yaml",
+        "cfg": GRID.draw_config_path(wildcards.run, wildcards.setting),
         "model": f"{OUT}/models/{wildcards.run}.pt",
     }
     if setting_overrides(wildcards.setting)["sample.task"] != "unconditional":

@@ -1,5 +1,6 @@
 # Resolved configs and sharding (DESIGN: shard records). Each resolved config holds exactly the
-# experiment sections its stage reads, with the run's / setting's overrides applied; the vdm CLIs
+# experiment sections its stage reads (a sample set has three: its draw's, its features', its metrics';
+# vdm/ablation.py), with the run's / setting's overrides applied; the vdm CLIs
 # load them strictly. A change in config/config.yaml rewrites only the configs it changes (params
 # rerun trigger), and only their downstream jobs rerun.
 
@@ -32,18 +33,47 @@ rule train_config:
 
 rule sample_config:
     output:
-        f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
+        GRID.draw_config_path("{run}", "{setting}"),
     log:
         f"{OUT}/logs/configs/sample/{{run}}/{{setting}}.log",
     localrule: True
     params:
-        cfg=_sample_config,
+        cfg=_draw_config,
+    run:
+        write_resolved_config(output[0], params.cfg, log[0], f"sampling config of {wildcards.run}/{wildcards.setting}")
+
+
+rule features_config:
+    output:
+        f"{OUT}/configs/features/{{run}}/{{setting}}.yaml",
+    log:
+        f"{OUT}/logs/configs/features/{{run}}/{{setting}}.log",
+    localrule: True
+    params:
+        cfg=_features_config,
+    run:
+        write_resolved_config(
+            output[0], params.cfg, log[0], f"features config of {wildcards.run}/{wildcards.setting}"
+        )
+
+
+rule metrics_config:
+    output:
+        f"{OUT}/configs/metrics/{{run}}/{{setting}}.yaml",
+    log:
+        f"{OUT}/logs/configs/metrics/{{run}}/{{setting}}.log",
+    localrule: True
+    params:
+        cfg=_metrics_config,
     run:
         write_resolved_config(
             output[0], params.cfg, log[0], f"sampling/evaluation config of {wildcards.run}/{wildcards.setting}"
         )
 
 
+# The evaluation's configs beside the sample sets': the comparisons read all of it (configs/evaluate.yaml), the real
+# clips' features jobs all but the keys only statistics read (configs/real.yaml), the digit classifier only the
+# data and its step count (configs/digits.yaml): a statistics edit recomputes no features and retrains nothing.
 rule evaluate_config:
     output:
         f"{OUT}/configs/evaluate.yaml",
@@ -51,9 +81,33 @@ rule evaluate_config:
         f"{OUT}/logs/configs/evaluate.log",
     localrule: True
     params:
-        cfg=experiment(skip=("model", "diffusion", "train", "launch", "sample")),
+        cfg=GRID.evaluation_config(),
+    run:
+        write_resolved_config(output[0], params.cfg, log[0], "evaluation config (data and evaluate)")
+
+
+rule real_config:
+    output:
+        f"{OUT}/configs/real.yaml",
+    log:
+        f"{OUT}/logs/configs/real.log",
+    localrule: True
+    params:
+        cfg=GRID.evaluation_config("real"),
     run:
         write_resolved_config(output[0], params.cfg, log[0], "real-features config (data and evaluate)")
+
+
+rule digits_config:
+    output:
+        f"{OUT}/configs/digits.yaml",
+    log:
+        f"{OUT}/logs/configs/digits.log",
+    localrule: True
+    params:
+        cfg=GRID.evaluation_config("digits"),
+    run:
+        write_resolved_config(output[0], params.cfg, log[0], "digit-classifier config (data, evaluate.digit_steps)")
 
 
 # The cascade's high-resolution model trains on its own shards: the same data at factor x the resolution.

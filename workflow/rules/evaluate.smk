@@ -10,7 +10,7 @@
 
 rule digit_classifier:
     input:
-        cfg=f"{OUT}/configs/evaluate.yaml",
+        cfg=f"{OUT}/configs/digits.yaml",
     output:
         weights=DIGIT_CLASSIFIER,
         record=DIGIT_CLASSIFIER.removesuffix(".pt") + ".json",
@@ -31,7 +31,7 @@ for _detector in REAL_DETECTORS:
         name:
             f"real_features_{_detector}"
         input:
-            cfg=f"{OUT}/configs/evaluate.yaml",
+            cfg=f"{OUT}/configs/real.yaml",
             shards=real_features_shards,
             classifier=[DIGIT_CLASSIFIER] if _detector == "digits" else [],
         output:
@@ -55,7 +55,7 @@ for _detector in REAL_DETECTORS:
 
 rule features_chunk:
     input:
-        cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
+        cfg=f"{OUT}/configs/features/{{run}}/{{setting}}.yaml",
         samples=f"{OUT}/samples/{{run}}/{{setting}}/chunks/{{chunk}}.npz",
         classifier=digit_classifier_input,
     output:
@@ -76,7 +76,7 @@ rule features_chunk:
 
 rule evaluate:
     input:
-        cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
+        cfg=f"{OUT}/configs/metrics/{{run}}/{{setting}}.yaml",
         samples=f"{OUT}/samples/{{run}}/{{setting}}/samples.npz",
         features=_feature_chunks,
         real=real_features_inputs,

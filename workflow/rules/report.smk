@@ -45,7 +45,7 @@ rule compare:
 
 rule provenance:
     input:
-        cfg=f"{OUT}/configs/sample/{{run}}/{{setting}}.yaml",
+        cfg=f"{OUT}/configs/metrics/{{run}}/{{setting}}.yaml",
         train_cfg=_base_train_config,
         model=f"{OUT}/models/{{run}}.pt",
         samples=f"{OUT}/samples/{{run}}/{{setting}}/samples.npz",
