@@ -537,3 +537,28 @@ def test_resume_on_other_code_is_refused_unless_allowed(tmp_path):
     last = json.loads(runs.read_text().splitlines()[-1])
     assert last["code_changed"] is True and last["start_step"] == 3
     assert [s["start_step"] for s in read_sidecar(export)["segments"]] == [0, 2, 3]
+
+
+def test_a_torn_last_line_of_runs_jsonl_does_not_block_the_resume(tmp_path, caplog):
+    """A kill or a full disk during an append leaves a torn last line in runs.jsonl: the resume goes on with a
+    warning naming the file and the line, the torn line is kept as it was, and the new record is a line of its own."""
+    import json
+    import logging
+
+    from vdm.runinfo import append_run_record, read_run_records
+    from vdm.train.loop import Trainer
+
+    export = tmp_path / "export.pt"
+    Trainer(_cfg(train={"steps": 2}), tmp_path, export, make_loader=ArrayLoader).run()
+    runs = tmp_path / "runs.jsonl"
+    whole = runs.read_text()
+    torn = '{"job": "train", "start_st'  # no newline: cut during the write
+    runs.write_text(whole + torn)
+    with caplog.at_level(logging.WARNING, logger="vdm.runinfo"):
+        Trainer(_cfg(train={"steps": 3}), tmp_path, export, make_loader=ArrayLoader).run()
+    assert f"{runs}: line 2 skipped, not JSON" in caplog.text
+    lines = runs.read_text().splitlines()
+    assert lines[1] == torn and json.loads(lines[2])["start_step"] == 2, lines
+    assert [r["start_step"] for r in read_run_records(runs)] == [0, 2]
+    append_run_record(runs, {"x": 1})  # the append itself: whole file renamed onto the old one
+    assert runs.read_text().endswith('{"x": 1}\n') and not list(tmp_path.glob(".runs.jsonl.*"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import logging
 import os
 import platform
 import socket
@@ -24,7 +25,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vdm.utils.io import write_json
+from vdm.utils.io import atomic_open, write_json
+
+log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGES = ("vdm", "torch", "numpy", "scipy", "webdataset", "submitit", "snakemake",
@@ -99,3 +102,39 @@ def read_sidecar(output: str | os.PathLike) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def read_run_records(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The records of a ``runs.jsonl`` file ([] when there is none). A line that is not a JSON object (a kill or a
+    full disk during an append by an earlier version, a hand edit) is skipped with a warning naming the file and
+    the line: a torn record must not block every later resume."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            record, why = None, f"not JSON ({e.msg} at column {e.colno})"
+        else:
+            why = f"a JSON {type(record).__name__}, not an object"
+        if not isinstance(record, dict):
+            log.warning("%s: line %d skipped, %s: a record torn by a kill or a full disk?", path, number, why)
+            continue
+        records.append(record)
+    return records
+
+
+def append_run_record(path: str | os.PathLike, record: dict[str, Any]) -> None:
+    """Add ``record`` as the last line of a ``runs.jsonl`` file, atomically: the file is rewritten beside and renamed
+    onto the old one, so a kill or a full disk leaves the old file whole, never a torn line. Earlier lines are kept
+    as they are (an unreadable one as well, on a line of its own)."""
+    path = Path(path)
+    old = path.read_text(errors="replace") if path.is_file() else ""
+    if old and not old.endswith("\n"):
+        old += "\n"
+    with atomic_open(path) as f:
+        f.write(old + json.dumps(record, sort_keys=True) + "\n")

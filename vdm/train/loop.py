@@ -17,7 +17,6 @@ check, ``train.max_loss``), so the newest state left is the last good one and a 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import signal
@@ -35,7 +34,7 @@ from vdm.data.loader import VideoLoader
 from vdm.diffusion import CosineSchedule, diffusion_loss
 from vdm.diffusion.weighting import loss_weight
 from vdm.model.unet import UNet3D
-from vdm.runinfo import run_record, write_sidecar
+from vdm.runinfo import append_run_record, read_run_records, run_record, write_sidecar
 from vdm.seeds import derive_seed
 from vdm.train import checkpoint as ckpt
 from vdm.train import distributed as D
@@ -415,8 +414,7 @@ class Trainer:
         ``train.allow_code_change``."""
         path = self.workdir / "runs.jsonl"
         record = {**run_record("train"), "start_step": self.step}
-        lines = path.read_text().splitlines() if path.is_file() else []
-        previous = [json.loads(line) for line in lines if line.strip()]
+        previous = read_run_records(path)  # a torn line is skipped, with a warning
         if previous and self.step > 0 and previous[-1].get("code_id") != record["code_id"]:
             before, now = previous[-1].get("git", {}), record["git"]
             message = (f"{self.workdir}: resuming at step {self.step} with other code than the segment before "
@@ -429,8 +427,7 @@ class Trainer:
             log.warning("%s (allowed by train.allow_code_change)", message)
             record["code_changed"] = True
         if self.dist.is_main:
-            with open(path, "a") as f:
-                f.write(json.dumps(record, sort_keys=True) + "\n")
+            append_run_record(path, record)
         self.segments = [*previous, record]
 
     def _run(self) -> dict[str, Any]:
