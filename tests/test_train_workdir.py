@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -107,3 +108,21 @@ def test_stage_commands_read_the_workflow_config_files(config, capsys, tmp_path)
     bad["reprot"] = {}
     with pytest.raises(ConfigError, match="reprot"):
         load_config(write_config(tmp_path / "typo.yaml", bad))
+
+
+def test_local_training_job_imports_the_installed_package_from_any_folder(tmp_path, tiny_shards):
+    """`vdm train` started in a folder that holds a folder named `vdm` (e.g. the root of another clone, whose package
+    is another version): the submitit job (`python -m submitit.core._submit`, which puts the working directory
+    first on sys.path) must import the installed package, not that folder."""
+    console = Path(sys.executable).parent / "vdm"
+    if not console.is_file():
+        pytest.skip(f"no console script {console}: vdm is not installed in this interpreter's environment")
+    other = tmp_path / "vdm"
+    other.mkdir()
+    (other / "__init__.py").write_text("")
+    (other / "config.py").write_text("OLDER_VERSION = True  # no ExperimentConfig here\n")
+    cfg = write_config(tmp_path / "tiny.yaml", tiny_config_dict(tiny_shards, train={"steps": 2}))
+    r = subprocess.run([str(console), "train", "--config", str(cfg), "--workdir", str(tmp_path / "w"),
+                        "--executor", "local"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert "done: step 2" in r.stdout, r.stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -123,7 +124,12 @@ def make_executor(cfg: ExperimentConfig, workdir: Path, executor: str) -> Any:
 
     lc = cfg.launch
     folder = Path(lc.folder) if lc.folder else workdir / "submitit"
-    ex = submitit.AutoExecutor(folder=folder / "%j", cluster=executor, slurm_max_num_timeout=lc.max_num_timeout)
+    # The job runs `python -m submitit.core._submit`, which would put the working directory first on sys.path: a
+    # folder named `vdm` there (a clone under its default name, one level up) would shadow the installed package.
+    # -P (Python >= 3.11) keeps it off, so the job imports what the launcher imported.
+    python = f"{shlex.quote(sys.executable)} -P"
+    ex = submitit.AutoExecutor(folder=folder / "%j", cluster=executor, slurm_max_num_timeout=lc.max_num_timeout,
+                               local_python=python, slurm_python=python)
     if executor == "slurm":
         ex.update_parameters(**{f"slurm_{k}": v for k, v in sbatch_parameters(lc).items()})
         return ex
