@@ -330,6 +330,56 @@ def test_cascade_target_extends_then_super_resolves(local_run, tmp_path):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr, again.stdout
 
 
+def test_config_text_reaches_the_report_as_text_and_no_command_line(local_run, tmp_path):
+    """A 200 KB report.dataset_note holding markup (`</script><script>alert(1)</script>`): the report jobs read it
+    from spec files (no argument-length limit), the report README holds it as written, and the HTML report built
+    by `snakemake --report` has exactly the script elements of the report without it (parsed)."""
+    from html.parser import HTMLParser
+
+    class Scripts(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.count, self.texts, self._in = 0, [], False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "script":
+                self.count, self._in = self.count + 1, True
+                self.texts.append("")
+
+        def handle_endtag(self, tag):
+            self._in = self._in and tag != "script"
+
+        def handle_data(self, data):
+            if self._in:
+                self.texts[-1] += data
+
+    def scripts(path: Path) -> Scripts:
+        parser = Scripts()
+        parser.feed(path.read_text())
+        return parser
+
+    work, r, _ = local_run
+    assert r.returncode == 0
+    copy = tmp_path / "wf"
+    shutil.copytree(work, copy, symlinks=True)
+    plain = tmp_path / "plain.html"
+    rep = snakemake(*config_args(), "--report", str(plain), cwd=copy)
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    note = "Tiny </script><script>alert(1)</script> & <b>x</b> " + "y" * 200_000
+    config = _edited(tmp_path, "note", lambda c: c["report"].update(dataset_note=note))
+    run = snakemake("--cores", "2", *config_args(config), cwd=copy)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert not {"sample_chunk", "evaluate", "train"} & set(rules_run(run.stdout)), rules_run(run.stdout)
+    readme = (copy / "results" / "test" / "report" / "README.md").read_text()
+    assert f"> {note}" in readme
+    hostile = tmp_path / "hostile.html"
+    rep = snakemake(*config_args(config), "--report", str(hostile), cwd=copy)
+    assert rep.returncode == 0, rep.stderr[-3000:]
+    found, expected = scripts(hostile), scripts(plain)
+    assert found.count == expected.count, (found.count, expected.count)
+    assert not any("alert(1)" in t for t in found.texts)
+
+
 def test_html_report_opens_in_a_browser_with_a_results_table_and_plot(local_run, tmp_path):
     """`snakemake --report report.html` of the tiny run: the tables, plots, GIFs and loss curves as report items
     in one category per paper table; headless Chromium renders the "Main result" page (scripts/

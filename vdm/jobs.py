@@ -54,3 +54,23 @@ def copy_step_export(src: str, dst: str, log: str, run: str, out: str) -> None:
             shutil.copyfile(f"{src}.run.json", tmp)
     with open(log, "w") as f:
         f.write(f"copied {src} -> {dst}\n")
+
+
+def spec_json(obj: Any) -> str:
+    """JSON text of a job's spec, safe inside HTML: ``<``, ``>`` and ``&`` as JSON escapes (the same object when
+    parsed). `snakemake --report` embeds the rules' params in a ``<script>`` element, so a config's free text
+    (``report.dataset_note: "</script>..."``) must not be able to end that element or start markup."""
+    text = json.dumps(obj, sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def write_spec(path: str, text: str, log: str) -> None:
+    """Write a job's spec (:func:`spec_json`) to ``path``, atomically: a spec travels as a file, never on a command
+    line (a 200 KB ``report.dataset_note`` is beyond what one argument may hold)."""
+    json.loads(text)  # valid JSON, or no file
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            f.write(text)
+    with open(log, "w") as f:
+        f.write(f"wrote {path} ({len(text)} characters)\n")
+

@@ -84,6 +84,11 @@ def cmd_loss(args: argparse.Namespace) -> int:
 
 def cmd_index(args: argparse.Namespace) -> int:
     out = Path(args.out)
+    if args.spec:  # {"title", "note"} (the workflow's index spec), instead of --title / --note
+        spec = _spec(args.spec)
+        args.title, args.note = spec.get("title", args.title), spec.get("note", args.note)
+    if not args.title:
+        raise ValueError("vdm report index needs --title or a --spec with a title")
     lines = [f"# {args.title}", ""]
     if args.note:
         lines += [f"> {args.note}", ""]
@@ -130,8 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument(name, required=True)
     p.set_defaults(fn=cmd_provenance)
     i = sub.add_parser("index", help="README.md gathering every table")
-    i.add_argument("--title", required=True)
+    i.add_argument("--title", default="")
     i.add_argument("--note", default="")
+    i.add_argument("--spec", help='{"title": ..., "note": ...}: JSON text or @file (instead of --title, --note)')
     i.add_argument("--tables", nargs="+", required=True)
     i.add_argument("--plots", nargs="*", default=[], help="further plots shown under 'Training' (loss curves)")
     i.add_argument("--out", required=True)

@@ -38,7 +38,7 @@ from functools import partial
 from vdm.ablation import CASCADE_STAGES, SR_RUN, Ablation, GridError
 from vdm.config import ExperimentConfig
 from vdm.grid import RUN_RE, SETTING_RE, TRAINING_RUN_RE, base_run
-from vdm.jobs import copy_step_export, rule_resources, rule_threads, write_resolved_config
+from vdm.jobs import copy_step_export, rule_resources, rule_threads, spec_json, write_resolved_config, write_spec
 from vdm.metrics.needs import MetricNeeds
 from vdm.metrics.registry import real_detectors
 from vdm.report.registry import REPORT_CATEGORIES, TABLE_NAMES
@@ -209,8 +209,21 @@ def _compare_inputs(wildcards):
     }
 
 
-def _compare_spec_json(wildcards):
-    return json.dumps(GRID.compare_spec(wildcards.table), sort_keys=True)
+def spec_file(name):
+    """A job's spec as a file, written by the spec rule: table-<t>, compare-<t>, plan, index."""
+    return f"{OUT}/specs/{name}.json"
+
+
+def _spec_json(wildcards):
+    """The spec of job {spec} as HTML-safe JSON text (vdm.jobs.spec_json; the params of the spec rule)."""
+    kind, _, table = wildcards.spec.partition("-")
+    if kind == "table":
+        return spec_json(GRID.table_spec(table))
+    if kind == "compare":
+        return spec_json(GRID.compare_spec(table))
+    if kind == "plan":
+        return spec_json(GRID.plan_spec())
+    return spec_json({"title": f"vdm results: {config['name']}", "note": config["report"]["dataset_note"]})
 
 
 def _cascade_config(wildcards):
@@ -233,16 +246,8 @@ def _cascade_chunks(wildcards):
     return [f"{OUT}/cascade/{wildcards.stage}/chunks/{i}.npz" for i in range(GRID.cascade_num_chunks(wildcards.stage))]
 
 
-def _plan_spec_json(wildcards):
-    return json.dumps(GRID.plan_spec(), sort_keys=True)
-
-
 def _table_inputs(wildcards):
     return GRID.table_files(wildcards.table)
-
-
-def _table_spec_json(wildcards):
-    return json.dumps(GRID.table_spec(wildcards.table), sort_keys=True)
 
 
 wildcard_constraints:
@@ -255,3 +260,4 @@ wildcard_constraints:
     table="|".join(TABLE_NAMES),
     stage="|".join(CASCADE_STAGES),
     dataset=r"data|data-superres",
+    spec="|".join([*(f"{k}-{t}" for k in ("table", "compare") for t in TABLE_NAMES), "plan", "index"]),

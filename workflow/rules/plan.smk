@@ -7,6 +7,8 @@
 
 
 rule plan:
+    input:
+        spec=spec_file("plan"),
     output:
         md=f"{OUT}/plan.md",
         spec=f"{OUT}/plan-spec.json",
@@ -15,8 +17,5 @@ rule plan:
     localrule: True
     conda:
         CONDA_ENV
-    params:
-        spec=_plan_spec_json,
     shell:
-        "printf '%s' {params.spec:q} > {output.spec:q}"
-        " && vdm plan --spec {output.spec:q} --out {output.md:q} 2> {log:q}"
+        "cp {input.spec:q} {output.spec:q}" " && vdm plan --spec {output.spec:q} --out {output.md:q} 2> {log:q}"

@@ -3,9 +3,25 @@
 # GIFs and loss curves are also the items of `snakemake --report report.html` (captions: workflow/report/).
 
 
+# Every job spec travels as a file written here (params: HTML-safe JSON, vdm.jobs.spec_json): free text of the
+# config (report.dataset_note) neither meets a command line's length limit nor ends the <script> element in which
+# `snakemake --report` embeds the params.
+rule spec:
+    output:
+        spec_file("{spec}"),
+    log:
+        f"{OUT}/logs/report/spec-{{spec}}.log",
+    localrule: True
+    params:
+        text=_spec_json,
+    run:
+        write_spec(output[0], params.text, log[0])
+
+
 rule table:
     input:
         unpack(_table_inputs),
+        spec=spec_file("table-{table}"),
     output:
         **table_report_outputs("{table}"),
     log:
@@ -15,10 +31,8 @@ rule table:
     threads: threads_of("report")
     resources:
         **resources_of("report"),
-    params:
-        spec=_table_spec_json,
     shell:
-        "vdm report table --spec {params.spec:q} --csv {output.csv:q} --md {output.md:q} --html {output.html:q}"
+        "vdm report table --spec @{input.spec:q} --csv {output.csv:q} --md {output.md:q} --html {output.html:q}"
         " --plot {output.png:q} --gif {output.gif:q} > {log:q} 2>&1"
 
 
@@ -26,6 +40,7 @@ rule table:
 rule compare:
     input:
         unpack(_compare_inputs),
+        spec=spec_file("compare-{table}"),
     output:
         f"{OUT}/report/comparisons/{{table}}.json",
     log:
@@ -37,9 +52,8 @@ rule compare:
         **resources_of("evaluate"),
     params:
         digits=DIGITS_SETTING,
-        spec=_compare_spec_json,
     shell:
-        "vdm compare --config {input.cfg:q} --set {params.digits:q} --spec {params.spec:q} --real-features {input.real:q}"
+        "vdm compare --config {input.cfg:q} --set {params.digits:q} --spec @{input.spec:q} --real-features {input.real:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -91,6 +105,7 @@ rule report_index:
         png=[table_outputs(t)["png"] for t in TABLES],
         gif=[table_outputs(t)["gif"] for t in TABLES],
         loss=loss_plot_path(),
+        spec=spec_file("index"),
     output:
         f"{OUT}/report/README.md",
     log:
@@ -98,11 +113,8 @@ rule report_index:
     localrule: True
     conda:
         CONDA_ENV
-    params:
-        title=f"vdm results: {config['name']}",
-        note=config["report"]["dataset_note"],
     shell:
-        "vdm report index --title {params.title:q} --note {params.note:q} --tables {input.md:q}"
+        "vdm report index --spec @{input.spec:q} --tables {input.md:q}"
         " --plots {input.loss:q} --out {output:q} > {log:q} 2>&1"
 
 
