@@ -4,6 +4,7 @@ states. The stage commands read the workflow's own config files."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -126,3 +127,61 @@ def test_local_training_job_imports_the_installed_package_from_any_folder(tmp_pa
                         "--executor", "local"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     assert "done: step 2" in r.stdout, r.stdout
+
+
+def _processes_naming(text: str) -> list[int]:
+    """Live processes whose command line holds ``text`` (Linux /proc)."""
+    pids = []
+    for p in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            status = (p / "status").read_text()
+        except OSError:
+            continue
+        if text in cmdline and "State:\tZ" not in status:
+            pids.append(int(p.name))
+    return pids
+
+
+def _logged_steps(workdir: Path) -> list[int]:
+    try:
+        return [int(line.split(",")[0]) for line in (workdir / "train_log.csv").read_text().splitlines()[1:] if line]
+    except (OSError, ValueError):
+        return []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stopped_launcher_stops_its_local_job_after_the_state_is_saved(tmp_path, tiny_shards, signum):
+    """`vdm train` (local executor) started with SIGINT ignored, as `nohup` and `&` in a script start it, is sent
+    SIGTERM or SIGINT: its training job ends too (no process of it is left once the launcher has exited), the state
+    was saved at the step boundary (no periodic checkpoint in this run), and the launcher says so (exit 130)."""
+    console = Path(sys.executable).parent / "vdm"
+    if not console.is_file():
+        pytest.skip(f"no console script {console}: vdm is not installed in this interpreter's environment")
+    workdir = tmp_path / "w"
+    cfg = write_config(tmp_path / "tiny.yaml", tiny_config_dict(
+        tiny_shards, train={"steps": 100000, "checkpoint_every": 100000, "log_every": 1}, launch={"executor": "local"}))
+    launcher = subprocess.Popen([str(console), "train", "--config", str(cfg), "--workdir", str(workdir)],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 180
+        while len(_logged_steps(workdir)) < 3:
+            assert launcher.poll() is None, launcher.communicate()
+            assert time.monotonic() < deadline, "the training did not start"
+            time.sleep(0.2)
+        assert _processes_naming(str(workdir / "submitit")), "no job process found"
+        seen = max(_logged_steps(workdir))
+        launcher.send_signal(signum)  # the launcher only, as a scheduler or a supervisor stops it
+        out, err = launcher.communicate(timeout=180)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for pid in _processes_naming(str(workdir / "submitit")):
+            os.kill(pid, signal.SIGKILL)
+    assert launcher.returncode == 130, out + err
+    assert "stopped (state saved at the step boundary)" in err, err
+    assert not _processes_naming(str(workdir / "submitit")), "the job outlived its launcher"
+    states = sorted(int(p.stem.split("-")[1]) for p in (workdir / "checkpoints").glob("state-*.pt"))
+    assert states and states[-1] >= seen, (states, seen)

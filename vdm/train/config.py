@@ -142,11 +142,17 @@ class LaunchConfig:
     slurm_additional_parameters: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra sbatch options
     folder: str = ""  # submitit job folder (logs, pickles); "" = <workdir>/submitit
     wait_timeout_min: float = 0.0  # give up waiting for the job after this long (0 = wait until it ends)
+    # When the launcher is stopped (SIGINT, SIGTERM) it stops its job (local: SIGTERM to the job's processes;
+    # SLURM: scancel) and waits this long for it to end -- the trainer saves its state at the step boundary --
+    # before it exits; a local job still running then is killed.
+    cancel_wait_s: float = 300.0
 
     def validate(self) -> None:
         for name in ("nodes", "tasks_per_node", "cpus_per_task", "timeout_min"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.cancel_wait_s >= 0:  # also refuses NaN
+            raise ConfigError(f"cancel_wait_s must be >= 0, got {self.cancel_wait_s}")
         if self.gpus_per_node < 0 or self.signal_delay_s < 0 or self.max_num_timeout < 0:
             raise ConfigError("gpus_per_node, signal_delay_s and max_num_timeout must be >= 0")
         if self.gpus_per_node > 0 and self.tasks_per_node != self.gpus_per_node:

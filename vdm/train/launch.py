@@ -11,14 +11,17 @@ failure, exits non-zero naming the job's log files. Submitting from inside a SLU
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shlex
 import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from submitit.helpers import Checkpointable
 
@@ -155,20 +158,78 @@ def _tail(path: Path, n: int = 30) -> str:
         return ""
 
 
+@contextlib.contextmanager
+def _local_controller_ignores_sigint(executor: str) -> Iterator[None]:
+    """While a local job is submitted, SIGINT is ignored, and so it stays in the job's controller process (an ignored
+    signal is inherited): a Ctrl-C to the terminal's process group would otherwise make submitit's controller kill
+    the trainer one second after passing the signal on, before the trainer saved its state at the step boundary.
+    The trainer handles SIGINT itself (its own handler), and the launcher stops the job with SIGTERM."""
+    if executor != "local" or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def stop_job(job: Any, executor: str, wait_s: float) -> bool:
+    """Stop a submitted training job and wait up to ``wait_s`` seconds for it to end; True if it ended. Local: SIGTERM
+    to its controller, which passes it to the trainer (whatever signals the trainer inherited as ignored); the
+    trainer saves its state at the step boundary and exits; still running at the deadline: killed, the controller and
+    the trainer. SLURM: scancel (SLURM sends SIGTERM to every process of the job), then wait for its end."""
+    deadline = time.monotonic() + wait_s
+    process = getattr(job, "_process", None) if executor == "local" else None
+    if executor == "local" and process is not None:
+        children = _child_pids(process.pid)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            return True
+        except subprocess.TimeoutExpired:
+            for pid in [*_child_pids(process.pid), *children]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            process.kill()
+            process.wait()
+            return False
+    if executor == "debug":
+        return True
+    job.cancel(check=False)
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # sacct may lag behind scancel
+            if job.done():
+                return True
+        time.sleep(2)
+    return False
+
+
+def _child_pids(pid: int) -> list[int]:
+    """The direct children of process ``pid`` (Linux /proc; [] where it is not available)."""
+    children: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError, ValueError):
+            children += [int(c) for c in (task / "children").read_text().split()]
+    return children
+
+
 def submit_and_wait(cfg: ExperimentConfig, workdir: Path, export: Path | None, executor: str) -> int:
     import submitit
 
     ex = make_executor(cfg, workdir, executor)
     job_fn = TrainJob(cfg.to_dict(), str(workdir), str(export) if export else None)
-    with submitit.helpers.clean_env():
-        job = ex.submit(job_fn)
-    print(f"vdm train: submitted {executor} job {job.job_id}\n  {_log_paths(job)}", flush=True)
 
     def _cancel(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
+    with submitit.helpers.clean_env(), _local_controller_ignores_sigint(executor):
+        job = ex.submit(job_fn)
+    print(f"vdm train: submitted {executor} job {job.job_id}\n  {_log_paths(job)}", flush=True)
     if executor != "debug":
+        # both, whatever the launcher inherited: under `nohup` or `&` in a script SIGINT starts out ignored
         signal.signal(signal.SIGTERM, _cancel)
+        signal.signal(signal.SIGINT, _cancel)
     deadline = time.monotonic() + cfg.launch.wait_timeout_min * 60 if cfg.launch.wait_timeout_min > 0 else None
     try:
         if deadline is not None:
@@ -181,9 +242,13 @@ def submit_and_wait(cfg: ExperimentConfig, workdir: Path, export: Path | None, e
                 time.sleep(2)
         result = job.results()[0]  # one result per task; rank 0's is the run's
     except KeyboardInterrupt as e:
-        job.cancel(check=False)
-        print(f"vdm train: interrupted ({e}); cancelled job {job.job_id}; rerun to resume\n  {_log_paths(job)}",
-              file=sys.stderr)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the wait for the saved state
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ended = stop_job(job, executor, cfg.launch.cancel_wait_s)
+        print(f"vdm train: interrupted ({e}); job {job.job_id} "
+              + ("stopped (state saved at the step boundary); rerun to resume" if ended else
+                 f"did not end within launch.cancel_wait_s = {cfg.launch.cancel_wait_s:g} s and was killed; "
+                 "rerun to resume from its newest checkpoint") + f"\n  {_log_paths(job)}", file=sys.stderr)
         return 130
     except Exception as e:  # submitit raises FailedJobError / UncompletedJobError with the job's traceback
         stderr = getattr(getattr(job, "paths", None), "stderr", None)
