@@ -462,6 +462,47 @@ def test_killed_sample_set_reruns_only_its_missing_chunks(local_run, tmp_path):
         assert z["seeds"].tolist() == list(range(8))
 
 
+def test_the_same_command_goes_on_after_a_kill_left_outputs_marked_incomplete(local_run, tmp_path):
+    """Snakemake killed outright (SIGKILL: a lost session, the OOM killer) while a chunk job runs: the job finishes on
+    its own and its output stays marked incomplete. After `--unlock` (the lock a killed Snakemake leaves), the same
+    command (no --rerun-incomplete: the workflow's default profile, profiles/default, sets it) goes on instead of
+    stopping with IncompleteFilesException, and the gathered set is whole."""
+    from vdm.grid import setting_name
+
+    work, r, _ = local_run
+    assert r.returncode == 0
+    copy = tmp_path / "wf"
+    shutil.copytree(work, copy, symlinks=True)
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["sample"].update(steps=100, num_samples=4)
+    config = tmp_path / "killed.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    setting = setting_name(cfg["sample"])
+    target = f"results/test/samples/img0/{setting}/samples.npz"
+    logs = copy / "results" / "test" / "logs" / "sample" / "img0" / setting
+    cmd = [*SNAKEMAKE, "--directory", str(copy), "--cores", "1", *config_args(config), target]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(logs.glob("chunk-*.log")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the workflow ended before it could be killed:\n" + proc.stdout.read()[-3000:]
+    proc.kill()  # Snakemake alone: its running chunk job goes on
+    proc.communicate(timeout=60)
+    chunks = copy / "results" / "test" / "samples" / "img0" / setting / "chunks"
+    while not list(chunks.glob("*.npz")) and time.monotonic() < deadline:  # the chunk job, finishing on its own
+        time.sleep(0.2)
+    time.sleep(1.0)  # its shell's last writes (the log)
+    unlock = snakemake("--unlock", *config_args(config), target, cwd=copy)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    again = snakemake("--cores", "2", *config_args(config), target, cwd=copy, timeout=600)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0 and "IncompleteFilesException" not in out, out[-3000:]
+    assert "workflow specific profile" in out and "profiles/default" in out  # the profile that sets rerun-incomplete
+    with np.load(copy / target) as z:
+        assert z["seeds"].tolist() == list(range(4))
+
+
 # --------------------------------------------------------------------------------------------
 # Kill during training, rerun: training resumes, nothing complete is redone
 # --------------------------------------------------------------------------------------------
