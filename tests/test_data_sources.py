@@ -296,6 +296,8 @@ def test_videos_inside_symlinked_folders_are_found(tmp_path):
     m = shard_split(_folder_cfg(root, tmp_path / "shards"), "train", progress=False)
     done = json.loads((tmp_path / "shards" / "train" / "shard-000000.done.json").read_text())
     assert sorted(done["keys"]) == ["more_linked", "own"] and m["num_records"] == 2
+    # the link not followed is in the manifest, with its reason
+    assert [(r["input"], "a folder already listed as ." in r["reason"]) for r in m["rejected"]] == [("loop", True)]
 
 
 def test_more_class_folders_than_num_classes_is_an_error_at_shard_time(tmp_path):
@@ -325,3 +327,44 @@ def test_long_videos_are_split_into_bounded_records(tmp_path):
     assert int(np.argmin(errs)) == 16, errs
     with pytest.raises(ConfigError, match=r"max_record_frames must be 0 \(off\) or >= 2 x frames x frameskip = 16"):
         from_dict(DataConfig, {"max_record_frames": 10, "frames": 8}, "data")
+
+
+# ------------------------------------------------------------------------------------------------
+# No silent train/test leakage
+# ------------------------------------------------------------------------------------------------
+def test_a_link_from_one_split_into_another_is_refused_naming_both_paths(tmp_path):
+    root = tmp_path / "videos"
+    write_video(root / "train" / "own.mp4", 10, "libx264")
+    write_video(root / "test" / "held_out.mp4", 10, "libx264")
+    (root / "train" / "extra").symlink_to(Path("..") / "test", target_is_directory=True)
+    with pytest.raises(DataError, match=r"train/extra is .*/test, inside another split .*data\.allow_split_overlap"):
+        shard_split(_folder_cfg(root, tmp_path / "shards"), "train", progress=False)
+    assert not (tmp_path / "shards" / "train" / "manifest.json").exists()
+    (root / "train" / "extra").unlink()
+    (root / "train" / "up").symlink_to(Path(".."), target_is_directory=True)  # the data root: test/ below it
+    with pytest.raises(DataError, match=r"train/up/test is .*/test, inside another split"):
+        shard_split(_folder_cfg(root, tmp_path / "shards"), "train", progress=False)
+    # allowed by name: followed, and listed in the manifest
+    m = shard_split(_folder_cfg(root, tmp_path / "shards", allow_split_overlap=True), "train", progress=False)
+    reasons = {r["input"]: r["reason"] for r in m["rejected"]}
+    assert "allow_split_overlap: listed" in reasons["up/test"], reasons
+    assert "a folder already listed as ." in reasons["up/train"], reasons  # the second path to train/ itself
+
+
+def test_the_same_video_in_two_splits_is_refused_by_content(tmp_path):
+    """A copy under another name (no link to see): the split sharded second compares record contents with the
+    other split's manifest and refuses, naming both inputs; data.allow_split_overlap lists the pairs instead."""
+    root = tmp_path / "videos"
+    write_video(root / "train" / "own.mp4", 10, "libx264")
+    write_video(root / "test" / "held_out.mp4", 12, "libx264")
+    (root / "train" / "renamed_copy.mp4").write_bytes((root / "test" / "held_out.mp4").read_bytes())
+    shards = tmp_path / "shards"
+    test = shard_split(_folder_cfg(root, shards), "test", progress=False)
+    assert test["overlap"] == [] and len(test["content"]) == 1  # nothing else sharded yet
+    with pytest.raises(DataError, match=r"1 record\(s\) have the same video as a record of another split, e\.g\. "
+                                        r"'renamed_copy\.mp4' \(train\) = 'held_out\.mp4' \(test\)"):
+        shard_split(_folder_cfg(root, shards), "train", progress=False)
+    assert not (shards / "train" / "manifest.json").exists()
+    m = shard_split(_folder_cfg(root, shards, allow_split_overlap=True), "train", progress=False)
+    assert [(o["input"], o["other_split"], o["other_input"]) for o in m["overlap"]] == [
+        ("renamed_copy.mp4", "test", "held_out.mp4")]

@@ -26,6 +26,10 @@ class DataConfig:
     # UCF-101 paper §5.1: "training uses all 13,320 videos" -> the train split is trainlist + testlist.
     ucf_train_on_all: bool = True
     max_videos: int = 0  # use only the first N inputs (sorted) of a split (0: all); for quick runs
+    # A video that is in two splits (a folder link from one split into another, or the same content under two
+    # names) makes every test record a training record: `vdm shard` refuses it, naming both paths, unless this is
+    # true (then the overlap is only listed in the manifest).
+    allow_split_overlap: bool = False
     # ---- clip geometry --------------------------------------------------------------------------
     frames: int = 16  # frames per training clip (T)
     frameskip: int = 1  # take every frameskip-th frame; a clip covers frames × frameskip source frames

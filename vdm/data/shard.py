@@ -25,6 +25,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 from vdm.data.common import DataError, Record, Rejection, encode_record, preprocessing_settings, split_record
 from vdm.data.config import DataConfig
 from vdm.data.sources import Source, get_source
@@ -178,6 +180,8 @@ def shard_split(cfg: DataConfig, split: str, out: str | os.PathLike | None = Non
                 bar.update(1)
             shard = _write_shard(split_dir, i, records, cfg, split) if records else None
             done[i] = {"fingerprint": fingerprints[i], "shard": shard, "keys": [r.key for r in records],
+                       "content": [record_sha256(r) for r in records],
+                       "inputs": [str(r.meta.get("input", r.key)) for r in records],
                        "rejected": [{"input": r.input, "reason": r.reason} for r in rejected]}
             write_json(_done_path(split_dir, i), done[i])
     finally:
@@ -185,6 +189,7 @@ def shard_split(cfg: DataConfig, split: str, out: str | os.PathLike | None = Non
         results.close()
 
     manifest = _manifest(cfg, split, seed, settings, done, len(groups), listing_rejections, len(items))
+    manifest["overlap"] = check_split_overlap(split_dir, manifest, cfg.allow_split_overlap)
     _remove_stale(split_dir, {d["shard"]["name"] for d in done.values() if d["shard"]}, len(groups))
     write_json(split_dir / MANIFEST, manifest)
     log.info("%s: %d records, %d frames, %d shards, %d rejected", split_dir, manifest["num_records"],
@@ -205,10 +210,50 @@ def _check_keys(source: Source, items: list[str], split: str) -> None:
         owner[key] = item
 
 
+def record_sha256(record: Record) -> str:
+    """sha256 of a record's video (uint8 [T, H, W, C] after preprocessing, with its shape): the same video under two
+    names has one hash."""
+    video = np.ascontiguousarray(record.video)
+    return hashlib.sha256(repr((video.shape, str(video.dtype))).encode() + video.tobytes()).hexdigest()
+
+
+def check_split_overlap(split_dir: Path, manifest: dict[str, Any], allow: bool) -> list[dict[str, str]]:
+    """Records of this split whose video is also a record of another split sharded beside it (``<shards>/<other>/
+    manifest.json``): a DataError naming both inputs, unless ``allow`` (data.allow_split_overlap), then the list.
+    Whichever split is sharded second sees the other's manifest."""
+    ours = manifest.get("content", {})
+    overlap = []
+    for other in sorted(p for p in split_dir.parent.iterdir() if p.is_dir() and p != split_dir):
+        path = other / MANIFEST
+        if not path.is_file():
+            continue
+        try:
+            theirs = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        by_hash = {h: key for key, h in theirs.get("content", {}).items()}
+        for key, h in ours.items():
+            if h in by_hash:
+                twin = by_hash[h]
+                overlap.append({"record": key, "input": manifest["inputs"].get(key, key), "other_split": other.name,
+                                "other_record": twin, "other_input": theirs.get("inputs", {}).get(twin, twin)})
+    if overlap and not allow:
+        o = overlap[0]
+        raise DataError(f"{split_dir.name}: {len(overlap)} record(s) have the same video as a record of another split, "
+                        f"e.g. {o['input']!r} ({split_dir.name}) = {o['other_input']!r} ({o['other_split']}): every "
+                        "such video is both a training and a test record; remove the copies, or set "
+                        "data.allow_split_overlap: true")
+    return overlap
+
+
 def _manifest(cfg: DataConfig, split, seed, settings, done, n_groups, listing_rejections, n_inputs) -> dict[str, Any]:
     shards, rejected, seen = [], [], {}
+    content: dict[str, str] = {}
+    inputs: dict[str, str] = {}
     for i in range(n_groups):
         d = done[i]
+        content.update(zip(d["keys"], d.get("content", [])))
+        inputs.update(zip(d["keys"], d.get("inputs", [])))
         for key in d["keys"]:
             if key in seen:
                 raise DataError(f"duplicate record key {key!r} in shards {seen[key]} and {i}")
@@ -234,6 +279,8 @@ def _manifest(cfg: DataConfig, split, seed, settings, done, n_groups, listing_re
         "record": {"video": f"video.{cfg.storage}", "layout": "uint8 [T, H, W, C]",
                    "cls": cfg.source != "bair", "txt": cfg.source in ("moving_mnist", "kinetics600", "video_folder")},
         "rejected": rejected,
+        "content": content,  # record key -> sha256 of its video (record_sha256): the check of split overlap
+        "inputs": inputs,  # record key -> the input it was made from
     }
 
 

@@ -99,21 +99,52 @@ class _FileSource(Source):
                        txt=self.captions.get(item))]
 
 
-def _videos_under(folder: Path) -> list[str]:
-    """Video files under ``folder`` (relative paths), following symlinked folders; a folder reached twice
-    (a link cycle, or two links to one folder) is listed once, under the first path that reached it."""
+def _videos_under(folder: Path, root: Path | None = None, allow_overlap: bool = False,
+                  skipped: list[Rejection] | None = None) -> list[str]:
+    """Video files under ``folder`` (relative paths), following symlinked folders (also to folders outside the data
+    root: data on another disk); a folder reached twice (a link cycle, or two links to one folder) is listed once,
+    under the first path that reached it, and every further path to it is appended to ``skipped`` with its reason
+    (the manifest lists them).
+
+    With the data ``root`` (``folder`` = ``<root>/<split>``): a folder or file reached through a link that lies in
+    another split (a sibling of ``folder``, e.g. ``train/extra -> ../test`` or ``train/up -> ..``) is refused with a
+    DataError naming both paths -- its videos would be training and test records at once -- unless
+    ``allow_overlap`` (data.allow_split_overlap: followed, and listed in ``skipped``)."""
     out: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, Path] = {}
+    others = ([os.path.realpath(p) for p in Path(root).iterdir() if p.is_dir() and p.resolve() != folder.resolve()]
+              if root is not None and Path(root).is_dir() else [])
+
+    def note(rel: Path, reason: str) -> None:
+        if skipped is not None and rel.as_posix() not in {r.input for r in skipped}:
+            skipped.append(Rejection(rel.as_posix(), reason))
+
+    def in_other_split(real: str, rel: Path) -> bool:
+        other = next((o for o in others if real == o or real.startswith(o.rstrip(os.sep) + os.sep)), None)
+        if other is None:
+            return False
+        message = (f"{folder / rel} is {real}, inside another split ({other}): the same videos would be in two "
+                   "splits (each both a training and a test record)")
+        if not allow_overlap:
+            raise DataError(message + "; remove the link, or set data.allow_split_overlap: true")
+        note(rel, message + " (data.allow_split_overlap: listed, not refused)")
+        return False
+
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         real = os.path.realpath(dirpath)
+        rel = Path(dirpath).relative_to(folder)
         if real in seen:
+            note(rel, f"symbolic link to {real}, a folder already listed as {seen[real].as_posix()}: skipped")
             dirnames[:] = []
             continue
-        seen.add(real)
+        seen[real] = rel
+        in_other_split(real, rel)
         dirnames.sort()
-        rel = Path(dirpath).relative_to(folder)
         for name in filenames:
-            if Path(name).suffix.lower() in VIDEO_EXTENSIONS and (Path(dirpath) / name).is_file():
+            path = Path(dirpath) / name
+            if Path(name).suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+                if path.is_symlink():
+                    in_other_split(os.path.realpath(path), rel / name)
                 out.append((rel / name).as_posix())
     return out
 
@@ -133,7 +164,9 @@ class VideoFolderSource(_SplitFolderSource):
     def inputs(self) -> list[str]:
         if not self.dir.is_dir():
             raise DataError(f"video folder: split folder {self.dir} not found (expected <root>/<split>/)")
-        items = self._limit(_videos_under(self.dir), str(self.dir))
+        skipped: list[Rejection] = []
+        items = self._limit(_videos_under(self.dir, self.root, self.cfg.allow_split_overlap, skipped), str(self.dir))
+        self._listing_rejections.extend(skipped)
         if self.cfg.num_classes > 0:
             train_dir = self.root / "train"
             class_dir = train_dir if train_dir.is_dir() else self.dir
