@@ -96,6 +96,39 @@ def test_gather_refuses_sets_with_missing_overlapping_or_foreign_chunks(setup, t
     assert gather_main(["--out", str(tmp_path / "f.npz"), paths[0]]) == 2  # the CLI: bad input, exit 2
 
 
+def test_damaged_chunks_and_records_are_named_not_tracebacks(setup, tmp_path, capsys):
+    """A chunk cut short (a full disk) or with a corrupted member, and a torn chunk record (.run.json): the gather
+    exits 2 naming the damaged chunk, or, for the record (provenance only), goes on and says it is unreadable; a
+    features job given a damaged chunk exits 2 naming it."""
+    import shutil
+
+    from vdm.metrics.cli import main as evaluate_main
+    from vdm.runinfo import read_sidecar
+
+    root, cfg, export = setup
+    _, paths = _chunked(root, cfg, export, 2, "damaged")  # chunk 2, 1, 0
+    chunks = [tmp_path / f"{i}.npz" for i in range(3)]
+    for i, src in enumerate(reversed(paths)):
+        shutil.copyfile(src, chunks[i])
+        shutil.copyfile(f"{src}.run.json", f"{chunks[i]}.run.json")
+    whole = chunks[1].read_bytes()
+    for damage in (whole[: len(whole) // 2], whole[:200] + bytes(len(whole) - 400) + whole[-200:]):
+        chunks[1].write_bytes(damage)
+        assert gather_main(["--out", str(tmp_path / "set.npz"), *map(str, chunks)]) == 2
+        err = capsys.readouterr().err
+        assert f"{chunks[1]}: not a readable .npz" in err and "Traceback" not in err, err
+        assert evaluate_main(["--config", str(cfg), "--features-only", "--samples", str(chunks[1]),
+                              "--out", str(tmp_path / "f.npz"), "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert f"{chunks[1]}: not a readable .npz" in err and "Traceback" not in err, err
+    chunks[1].write_bytes(whole)
+    record = chunks[1].with_name("1.npz.run.json")
+    record.write_text(record.read_text()[:25])  # torn
+    assert gather_main(["--out", str(tmp_path / "set.npz"), *map(str, chunks)]) == 0
+    gathered = read_sidecar(tmp_path / "set.npz")
+    assert "not JSON" in gathered["chunks"][1]["unreadable"] and gathered["chunks"][0]["job"] == "sample"
+
+
 def _whole(root, cfg, export):
     p = root / "w.npz"
     assert sample_main(["--export", str(export), "--config", str(cfg), "--out", str(p), "--quiet"]) == 0

@@ -81,6 +81,10 @@ BAD_CONFIGS = {
                           r"sample\.overlap 9 must be < "),
     "FVD frames": (dict(data__frames=4, sample__cond_frames=2), r"FVD needs videos of at least 9 frames"),
     "unknown key": (dict(train__stepz=3), r"stepz"),
+    # the ranges, not a failure in the first job or a bad setting name
+    "sampling batch 0": (dict(sample__batch_size=0), r"sample\.batch_size must be >= 1, got 0"),
+    "sampler steps -1": (dict(sample__steps=-1), r"sample\.steps must be >= 1, got -1"),
+    "seed -1": (dict(seed=-1), r"seed must be in \[0, 2\*\*63\), got -1"),
 }
 
 

@@ -73,6 +73,7 @@ class Ablation:
     config: Mapping[str, Any] = field(repr=False)
     user_config: Mapping[str, Any] = field(repr=False)
     out: str
+    source: str = ""  # the config file, named in errors
     shards: str = field(init=False)  # OUT/data: the shards of every run of the grid
     sr_shards: str = field(init=False)  # OUT/data-superres: the cascade's high-resolution model's
     cascade: Mapping[str, Any] = field(init=False)  # config `cascade` ({} when not configured)
@@ -96,6 +97,11 @@ class Ablation:
         config, abl = self.config, self.config["ablation"]
         put("shards", f"{self.out}/data")
         put("sr_shards", f"{self.out}/data-superres")
+        try:  # the sample section as written, before any setting name is formed from it (steps -1: a range error)
+            ExperimentConfig.from_dict({"sample": copy.deepcopy(dict(self.user_config.get("sample", {})))},
+                                       source=self.source)
+        except ConfigError as e:
+            raise GridError(f"config error: {e}") from None
         put("cascade", config.get("cascade", {}))
         put("cascade_on", bool(self.cascade.get("enabled", False)))
         put("final_step", int(self.user_config.get("train", {}).get("steps", ExperimentConfig().train.steps)))

@@ -70,6 +70,8 @@ class ExperimentConfig:
     def validate(self) -> None:
         if not re.fullmatch(NAME_PATTERN, self.name):
             raise ConfigError(f"name {self.name!r} is not a valid experiment name ({NAME_RULE})")
+        if not 0 <= self.seed < 2**63:  # the stages derive their seeds from it (vdm.seeds.derive_seed)
+            raise ConfigError(f"seed must be in [0, 2**63), got {self.seed}")
 
 
 # Model fields that follow from the data: (model key, data key). The model section may leave them out

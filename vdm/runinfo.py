@@ -98,10 +98,22 @@ def write_sidecar(output: str | os.PathLike, record: dict[str, Any]) -> Path:
 
 
 def read_sidecar(output: str | os.PathLike) -> dict[str, Any] | None:
+    """The record beside ``output`` (None: there is none). A record that is not a JSON object (torn by a kill or a
+    full disk, edited by hand) does not stop the job that reads it: its place says it is unreadable, with a warning
+    naming the file (the record is provenance, not an input of any result)."""
     path = sidecar_path(output)
     if not path.is_file():
         return None
-    return json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text(errors="replace"))
+    except json.JSONDecodeError as e:
+        record, why = None, f"not JSON ({e.msg} at line {e.lineno} column {e.colno})"
+    else:
+        why = f"a JSON {type(record).__name__}, not an object"
+    if not isinstance(record, dict):
+        log.warning("%s: run record unreadable, %s: recorded as unreadable", path, why)
+        return {"unreadable": f"{path}: {why}"}
+    return record
 
 
 def read_run_records(path: str | os.PathLike) -> list[dict[str, Any]]:

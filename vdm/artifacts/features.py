@@ -20,12 +20,14 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from vdm.artifacts import ArtifactError
+from vdm.artifacts import ArtifactError, npz_errors
 from vdm.utils.io import remove_stale_temporaries_of, save_npz
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ def read_real(path: str | os.PathLike, info: Mapping[str, Any]) -> Outputs | Non
     path = Path(path)
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as z:
+    with npz_errors(path), np.load(path, allow_pickle=False) as z:
         names = [k for k in z.files if k.startswith("out.")]
         if "key" not in z.files or "info" not in z.files or not names:
             raise ArtifactError(f"{path}: not a real-features file (needs 'key', 'info' and 'out.*')")
@@ -87,7 +89,7 @@ def real_info_of(path: str | os.PathLike) -> dict[str, Any]:
             return json.loads(str(z["info"]))
     except FileNotFoundError:
         raise ArtifactError(f"real-features file not found: {path}") from None
-    except (KeyError, ValueError, OSError) as e:
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ArtifactError(f"{path}: not a real-features file ({e})") from None
 
 
@@ -165,7 +167,7 @@ def read_chunk(path: str | os.PathLike, detector: str, info: Mapping[str, Any], 
                frames: int) -> tuple[int, int, Outputs]:
     """(lo, hi, {name: [hi-lo, ...]}) of one detector in one chunk file, checked: a chunk features file, of
     the set ``set_id`` and its ``frames``-frame videos, holding ``detector``'s outputs made under ``info``."""
-    with np.load(path, allow_pickle=False) as z:
+    with npz_errors(path), np.load(path, allow_pickle=False) as z:
         if not {"range", "set_id", "frames"} <= set(z.files):
             raise ArtifactError(f"{path}: not a chunk features file of `vdm evaluate --features-only`")
         if str(z["set_id"]) != set_id:

@@ -13,26 +13,28 @@ writes the set from its chunks, streaming one chunk at a time, byte for byte the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from vdm.artifacts import ArtifactError
+from vdm.artifacts import ArtifactError, npz_errors
 from vdm.utils.io import npz_writer, save_npz
 
 
-def _open(path: Path) -> np.lib.npyio.NpzFile:
-    """The ``.npz`` opened without pickles; a missing or unreadable file is an :class:`ArtifactError`."""
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[np.lib.npyio.NpzFile]:
+    """The ``.npz`` opened without pickles; a missing file, or one that cannot be read -- when opened or when one of
+    its arrays is read (a truncated zip, a bad CRC) -- is an :class:`ArtifactError` naming it."""
+    path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: file not found")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ArtifactError(f"{path}: not a readable .npz ({e})") from None
+    with npz_errors(path), np.load(path, allow_pickle=False) as z:
+        yield z
 
 
 def write_samples(path: str | os.PathLike, arrays: dict[str, np.ndarray], settings: dict[str, Any]) -> None:

@@ -103,7 +103,7 @@ class SampleConfig:
             (self.guidance_weight >= 0.0, f"guidance_weight must be >= 0, got {self.guidance_weight}"),
             (self.num_samples >= 1, f"num_samples must be >= 1, got {self.num_samples}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (self.chunk_size >= 0 and self.chunk_size % self.batch_size == 0,
+            (self.batch_size < 1 or (self.chunk_size >= 0 and self.chunk_size % self.batch_size == 0),
              f"chunk_size must be 0 (one chunk) or a multiple of batch_size {self.batch_size}, got {self.chunk_size}"),
             (self.seed >= 0, f"seed must be >= 0, got {self.seed}"),
             (self.frames >= 0, f"frames must be >= 0, got {self.frames}"),

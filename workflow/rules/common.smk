@@ -60,7 +60,7 @@ CONDA_ENV = "../../envs/vdm.yaml"  # for --software-deployment-method conda (rel
 
 # ---- The grid (vdm/ablation.py), its configs checked before any job; the resources of each rule ----------
 try:
-    GRID = Ablation(config, USER_CONFIG, OUT)
+    GRID = Ablation(config, USER_CONFIG, OUT, source=CONFIG_SOURCE)
     GRID.check(CONFIG_SOURCE)
 except GridError as e:
     raise WorkflowError(str(e)) from None
