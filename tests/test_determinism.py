@@ -72,6 +72,26 @@ def test_training_and_sampling_are_byte_identical_in_two_workdirs(tmp_path):
     assert sha(outs[0]) == sha(outs[1])
 
 
+def test_training_states_are_byte_identical_across_processes(tmp_path):
+    """Each run in a process of its own (as two `vdm train` jobs are): a state saves Python's and numpy's global
+    generators too, which a new process seeds from the OS unless the trainer seeds them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; sys.path.insert(0, sys.argv[2]); torch.set_num_threads(1)\n"
+            "from conftest import ArrayLoader, tiny_config_dict\n"
+            "from vdm.config import ExperimentConfig\n"
+            "from vdm.train.loop import train\n"
+            "cfg = ExperimentConfig.from_dict(tiny_config_dict(train={'steps': 2, 'checkpoint_every': 2}))\n"
+            "train(cfg, sys.argv[1], None, make_loader=ArrayLoader)\n")
+    for run in ("a", "b"):
+        r = subprocess.run([sys.executable, "-c", code, str(tmp_path / run), str(Path(__file__).parent)],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+    state = "checkpoints/state-000000002.pt"
+    assert sha(tmp_path / "a" / state) == sha(tmp_path / "b" / state)
+
+
 @pytest.mark.parametrize("storage", ["npy", "mp4"])
 def test_shards_are_byte_identical_across_runs_and_workers(storage, tmp_path):
     """mp4 too: x264 with macroblock-tree rate control made some small videos differ between runs."""

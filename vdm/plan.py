@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from functools import lru_cache
 from typing import Any
@@ -201,10 +202,21 @@ def format_plan(p: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _positive_rate(text: str) -> float:
+    """A TFLOP/s rate: a finite number > 0 (argparse type: anything else is a usage error naming the value)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (TFLOP/s per GPU), got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vdm plan", description=__doc__.split("\n\n")[0])
     p.add_argument("--spec", required=True, help="JSON written by the workflow's `plan` rule")
-    p.add_argument("--tflops", type=float, default=None,
+    p.add_argument("--tflops", type=_positive_rate, default=None,
                    help=f"sustained model TFLOP/s per GPU (default: the spec's, else {DEFAULT_TFLOPS:g})")
     p.add_argument("--from-gpu-check", default=None, metavar="JSON",
                    help="take --tflops from the JSON of bench/gpu.py (its plan.tflops)")
@@ -217,10 +229,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.spec) as f:
             spec = json.load(f)
+        if not isinstance(spec, dict) or not {"runs", "sets"} <= set(spec):
+            raise ValueError(f"{args.spec}: not a plan spec (a JSON object with 'runs' and 'sets', as the workflow's "
+                             "`plan` rule writes it)")
         measured = tflops_from_gpu_check(args.from_gpu_check) if args.from_gpu_check else None
         p = plan(spec, args.tflops or measured or spec.get("tflops") or DEFAULT_TFLOPS)
-    except (OSError, ValueError, KeyError, ConfigError) as e:
-        return fail("vdm plan", e)
+    except json.JSONDecodeError as e:
+        return fail("vdm plan", ValueError(f"{args.spec}: not JSON ({e})"))
+    except KeyError as e:
+        return fail("vdm plan", ValueError(f"{args.spec}: not a plan spec (no {e} where the plan needs it)"))
+    except (OSError, ValueError, TypeError, AttributeError, ConfigError) as e:
+        return fail("vdm plan", ValueError(f"{args.spec}: {e}") if not str(e).startswith(args.spec) else e)
     text = format_plan(p)
     print(text, end="")
     if args.out:

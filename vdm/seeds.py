@@ -45,6 +45,8 @@ PURPOSES: dict[str, tuple[int, ...]] = {
     # training (vdm.train): crc32 of the historical purpose names
     "init": _crc("init"),  # initial weights, identical on every rank
     "rank": _crc("rank"),  # (rank): the global generators of one rank (dropout)
+    "python": _crc("python"),  # (rank): Python's global `random` of one rank (saved in every state)
+    "numpy": _crc("numpy"),  # (rank): numpy's global generator of one rank (saved in every state)
     "data": _crc("data"),  # the loader's root seed
     "example": _crc("example"),  # (step, global example index): t, ε and the guidance-dropout coin
     "t0": _crc("t0"),  # (step): the low-discrepancy offset of the step's t

@@ -19,11 +19,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import random
 import signal
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -149,6 +151,10 @@ class Trainer:
         self.text = TextConditioning(self.tc.text_encoder, cfg.model.text_dim) if cfg.model.text_dim > 0 else None
         self.step = 0
         torch.manual_seed(derive_seed(cfg.seed, "rank", self.dist.rank))  # dropout etc., per rank
+        # Python's and numpy's global generators are saved in every state (a resume restores them for any code that
+        # draws from them): seeded here too, so that the same config and seed give byte-identical states
+        random.seed(derive_seed(cfg.seed, "python", self.dist.rank))
+        np.random.seed(derive_seed(cfg.seed, "numpy", self.dist.rank) % 2**32)
         self.loader = self.make_loader(cfg, batch_size=self.micro_batch, seed=derive_seed(cfg.seed, "data") % 2**31,
                                        rank=self.dist.rank, world_size=W, num_workers=self.tc.num_workers)
         self.signals = StopSignals()
