@@ -86,3 +86,26 @@ def test_plan_counts_superres_blocks_at_the_block_length_and_skips_unevaluated_s
     mc = ExperimentConfig.from_dict(spec["runs"]["img2"]).model
     assert row["tflop"] == pytest.approx(100 * 4 * 2 * forward_flops(mc, 5) * 1000 / 1e12)
     assert not [r for r in p["rows"] if r["stage"] in ("features", "real features")]
+
+
+@pytest.mark.parametrize("tflops", ["0", "-3", "nan", "inf", "fast"])
+def test_plan_refuses_a_rate_that_is_not_a_positive_number(tflops, tmp_path, capsys):
+    from vdm.plan import main
+
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"runs": {}, "sets": []}')
+    with pytest.raises(SystemExit) as e:
+        main(["--spec", str(spec), "--tflops", tflops])
+    assert e.value.code == 2 and "--tflops: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, message", [("[1, 2", "not JSON"), ('{"bad": 1}', "not a plan spec"),
+                                           ("[]", "not a plan spec")])
+def test_plan_names_a_malformed_spec(text, message, tmp_path, capsys):
+    from vdm.plan import main
+
+    spec = tmp_path / "spec.json"
+    spec.write_text(text)
+    assert main(["--spec", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}: {message}" in err and "Traceback" not in err, err
