@@ -166,3 +166,54 @@ def test_slurm_preemption_with_loader_workers_matches_uninterrupted(runs):
     assert re.search(r"SLURM_GPUS_ON_NODE=1 .*CUDA_VISIBLE_DEVICES=\d", logs), logs[-2000:]
     assert yaml.safe_load((run.dir / "config.yaml").read_text())["train"]["num_workers"] == 2
     assert_states_identical(load_final_state(reference.dir), load_final_state(run.dir))
+
+
+def test_a_stopped_launcher_stops_its_slurm_job_after_the_state_is_saved(slurm, tmp_path, tiny_shards):
+    """`vdm train --executor slurm` started with SIGINT ignored (as `nohup` and `&` in a script start it) is sent
+    SIGTERM: it cancels its job (scancel: SLURM sends SIGTERM to the job's processes, the trainer saves its state at
+    the step boundary) and waits for the job to end before it exits (130); the job is then no longer running."""
+    import os
+    import signal
+
+    cfg = write_config(tmp_path / "tiny.yaml", tiny_config_dict(
+        tiny_shards, train={"steps": 100000, "checkpoint_every": 100000, "log_every": 1},
+        launch={"executor": "slurm", "cpus_per_task": 1, "timeout_min": 10}))
+    workdir = tmp_path / "stopped"
+    workdir.mkdir()
+    out = workdir / "cli.log"
+    proc = subprocess.Popen([sys.executable, "-m", "vdm", "train", "--config", str(cfg), "--workdir", str(workdir),
+                             "--executor", "slurm"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=open(out, "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    job = None
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while job is None and time.monotonic() < deadline:
+            m = re.search(r"submitted slurm job (\d+)", out.read_text(errors="replace"))
+            job = m.group(1) if m else None
+            assert proc.poll() is None, out.read_text(errors="replace")
+            time.sleep(0.2)
+        steps: list[int] = []
+        while len(steps) < 3 and time.monotonic() < deadline:
+            try:
+                with open(workdir / "train_log.csv", newline="") as f:
+                    steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("step", "").isdigit()]
+            except OSError:
+                pass
+            assert proc.poll() is None, out.read_text(errors="replace")
+            time.sleep(0.2)
+        assert len(steps) >= 3, out.read_text(errors="replace")
+        seen = max(steps)
+        os.kill(proc.pid, signal.SIGTERM)
+        rc = proc.wait(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if job:
+            subprocess.run(["scancel", job], capture_output=True, timeout=30)
+    text = out.read_text(errors="replace")
+    assert rc == 130 and "stopped (state saved at the step boundary)" in text, text
+    state = _scontrol(job)
+    assert not re.search(r"JobState=(RUNNING|PENDING|COMPLETING)", state), state
+    states = sorted(int(p.stem.split("-")[1]) for p in (workdir / "checkpoints").glob("state-*.pt"))
+    assert states and states[-1] >= seen, (states, seen)
