@@ -14,7 +14,12 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded default, unless config files are given (`--configfile X`): then the configuration is exactly those
+# files. (Snakemake would merge config/config.yaml under them in every job it spawns -- a `run:` job, a cluster
+# job -- which does not receive --replace-workflow-config, so a key X leaves out would come back from the default.)
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 # `snakemake --report report.html`: this description, then the results flagged with report() in the rules.

@@ -116,6 +116,29 @@ def test_setting_names_round_trip_over_the_whole_grid(config, tmp_path):
             k: sample[k] for k in fields if k not in varied}, setting
 
 
+def test_a_given_config_file_is_the_whole_configuration_in_every_job(tmp_path):
+    """`--configfile X --replace-workflow-config` from a folder holding config/config.yaml (the repository root, as
+    the README runs it): a key X leaves out must not come back from config/config.yaml in the resolved configs that
+    spawned jobs (here the `run:` jobs that write them) compute, or the evaluation reads other settings than the plan
+    made files for (evaluate.frame_fid: Inception features no job computed)."""
+    work = tmp_path / "wf"
+    (work / "config").mkdir(parents=True)
+    shutil.copyfile(REPO / "config" / "config.yaml", work / "config" / "config.yaml")  # frame_fid: true there
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    del cfg["evaluate"]["frame_fid"]
+    cfg["name"] = "merge"
+    config = tmp_path / "given.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    targets = [f"results/merge/configs/{kind}/img0/ancestral-3-w2.yaml" for kind in ("metrics", "features")]
+    r = snakemake("--cores", "1", *config_args(config), *targets, "results/merge/configs/evaluate.yaml", cwd=work)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    for target in [*targets, "results/merge/configs/evaluate.yaml"]:
+        written = yaml.safe_load((work / target).read_text())
+        assert "frame_fid" not in written["evaluate"], (target, written["evaluate"])
+    plan = snakemake("-n", *config_args(config), cwd=work)
+    assert "real_features_inception" not in plan.stdout
+
+
 def test_profiles_are_found_by_name_and_point_at_slurm():
     for path in (REPO / "slurm" / "config.yaml", REPO / "profiles" / "slurm-ci" / "config.yaml"):
         prof = yaml.safe_load(path.read_text())
