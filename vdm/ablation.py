@@ -59,6 +59,13 @@ def _dotted(section: str, values: Mapping[str, Any] | None) -> Overrides:
     return {f"{section}.{k}": v for k, v in (values or {}).items()}
 
 
+def _drop_statistics(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` without the evaluate keys only statistics read (vdm.metrics.config.STATISTICS_ONLY), in place."""
+    for key in STATISTICS_ONLY:
+        cfg.get("evaluate", {}).pop(key, None)
+    return cfg
+
+
 def conditioning_tasks(c: Mapping[str, Any]) -> list[str]:
     """The tasks of the conditioning ablation (``ablation.conditioning.task``: one task or a list of them)."""
     task = c.get("task", "extension")
@@ -161,8 +168,7 @@ class Ablation:
         cfg = self.experiment(skip=("model", "diffusion", "train", "launch", "sample"))
         ev = cfg.setdefault("evaluate", {})
         if part == "real":
-            for key in STATISTICS_ONLY:
-                ev.pop(key, None)
+            _drop_statistics(cfg)
         elif part == "digits":
             cfg["evaluate"] = {k: v for k, v in ev.items() if k == "digit_steps"}
         elif part != "all":
@@ -185,10 +191,7 @@ class Ablation:
     def features_config(self, run: str, setting: str) -> dict[str, Any]:
         """The resolved config of the chunk features jobs of sample set {run}/{setting}: the metrics' config without
         the evaluate keys only the statistics read (vdm.metrics.config.STATISTICS_ONLY)."""
-        cfg = self.metrics_config(run, setting)
-        for key in STATISTICS_ONLY:
-            cfg.get("evaluate", {}).pop(key, None)
-        return cfg
+        return _drop_statistics(self.metrics_config(run, setting))
 
     def metrics_config(self, run: str, setting: str) -> dict[str, Any]:
         """The resolved sampling + evaluation config of the sample set {run}/{setting} (what its evaluation reads)."""

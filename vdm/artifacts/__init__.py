@@ -8,6 +8,11 @@
   read by the report.
 """
 
+import contextlib
+import zipfile
+import zlib
+from typing import Iterator
+
 
 class ArtifactError(ValueError):
     """A file between stages is missing or malformed; the message names the file and the key."""
@@ -15,24 +20,16 @@ class ArtifactError(ValueError):
 
 # What reading a damaged ``.npz`` raises (a truncated zip, a bad CRC, a torn member): every such error becomes an
 # ArtifactError naming the file, never a traceback that names none.
-NPZ_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, EOFError, KeyError)
+NPZ_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
 
 
-def npz_errors(path: object):
-    """Context manager: the errors of reading the ``.npz`` ``path`` (NPZ_ERRORS, ``zipfile.BadZipFile``, zlib's) as
-    an :class:`ArtifactError` naming it."""
-    import contextlib
-    import zipfile
-    import zlib
-
-    @contextlib.contextmanager
-    def _guard():
-        try:
-            yield
-        except ArtifactError:
-            raise
-        except (*NPZ_ERRORS, zipfile.BadZipFile, zlib.error) as e:
-            raise ArtifactError(f"{path}: not a readable .npz ({type(e).__name__}: {e}); "
-                                "delete it and rerun the job that writes it") from None
-
-    return _guard()
+@contextlib.contextmanager
+def npz_errors(path: object) -> Iterator[None]:
+    """The errors of reading the ``.npz`` ``path`` (NPZ_ERRORS) as an :class:`ArtifactError` naming it."""
+    try:
+        yield
+    except ArtifactError:
+        raise
+    except NPZ_ERRORS as e:
+        raise ArtifactError(f"{path}: not a readable .npz ({type(e).__name__}: {e}); "
+                            "delete it and rerun the job that writes it") from None

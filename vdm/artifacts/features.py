@@ -20,14 +20,12 @@ import hashlib
 import json
 import logging
 import os
-import zipfile
-import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from vdm.artifacts import ArtifactError, npz_errors
+from vdm.artifacts import NPZ_ERRORS, ArtifactError, npz_errors
 from vdm.utils.io import remove_stale_temporaries_of, save_npz
 
 log = logging.getLogger(__name__)
@@ -89,7 +87,7 @@ def real_info_of(path: str | os.PathLike) -> dict[str, Any]:
             return json.loads(str(z["info"]))
     except FileNotFoundError:
         raise ArtifactError(f"real-features file not found: {path}") from None
-    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except NPZ_ERRORS as e:
         raise ArtifactError(f"{path}: not a real-features file ({e})") from None
 
 
