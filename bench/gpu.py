@@ -275,7 +275,7 @@ def measure_train(size: str, args: argparse.Namespace, *, precision: str, checkp
     with tempfile.TemporaryDirectory() as tmp:
         try:
             tr = Trainer(cfg, tmp, None, make_loader=GlobalBatchLoader)
-        except ValueError as e:  # e.g. train.precision=bf16 on CPU: the trainer refuses it
+        except ValueError as e:  # a setting the trainer refuses (e.g. a CUDA-only one)
             for key in ("step_s", "steps_per_s", "samples_per_s", "achieved_TFLOPs", "MFU", "peak_mem_GiB"):
                 null(out, key, f"the trainer refused this setting: {e}")
             return out

@@ -133,8 +133,6 @@ class Trainer:
             )
         self.micro_batch = self.tc.batch_size // (W * A)  # videos per rank per micro-batch
         self.use_bf16 = self.tc.precision == "bf16" or (self.tc.precision == "auto" and self.device.type == "cuda")
-        if self.use_bf16 and self.device.type != "cuda":
-            raise ValueError("train.precision=bf16 needs a CUDA device (autocast on CPU is not used)")
 
         # Model, EMA, optimizer (Appendix A: Adam(β1, β2), lr, weight decay per model).
 
@@ -291,7 +289,9 @@ class Trainer:
             # Joint training (paper §3): image frames weighted by image_loss_weight in the per-example mean.
             frame_weight = torch.where(is_image, self.tc.image_loss_weight, 1.0)  # [b, T+K]
         cond = self._conditioning(batch, coin)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.use_bf16):
+        # bf16 autocast of the forward pass (weights, optimizer and EMA stay float32); on CPU only when asked
+        # for: fast where oneDNN has native bf16 kernels (AMX / AVX512-BF16), slow where it emulates them.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
             per_example = diffusion_loss(self.net, x, self.logsnr_fn, prediction=self.cfg.diffusion.prediction,
                                          t=t, eps=eps, frame_weight=frame_weight, is_image=is_image, **cond)  # [b]
         dc = self.cfg.diffusion
