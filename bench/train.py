@@ -1,8 +1,8 @@
 """Training-step throughput and peak memory: samples/s (videos/s) of the full trainer step.
 
 What is timed is ``vdm.train.loop.Trainer.train_step``: per-example noise draws, the forward pass
-of the loss (paper §1) under the trainer's precision (bf16 autocast on CUDA, fp32 on CPU), backward,
-gradient-norm, AdamW and the EMA update — the real step, on synthetic in-memory batches (data
+of the loss (paper §1) under the trainer's precision (``--precision``; auto: bf16 autocast on CUDA, fp32 on
+CPU), backward, gradient-norm, AdamW and the EMA update — the real step, on synthetic in-memory batches (data
 loading is measured by bench/loader.py). Each setting runs in its own subprocess, so peak memory is
 per setting: peak RSS (``ru_maxrss``) on CPU, ``torch.cuda.max_memory_allocated`` on CUDA.
 
@@ -10,6 +10,8 @@ Settings (``--settings``, comma-separated):
 
 * ``demo``: the CPU demo of config/config.yaml — ``demo`` U-Net, class-conditional (100 classes), 1×32×32,
   10 frames + 8 image frames;
+* ``default``: the network of the default run (``demo`` with attention at 8×8 only, 10 digit classes), 10 + 4
+  frames, v-prediction;
 * ``bair``: the paper's BAIR model (Appendix A) at 16×64×64 RGB, + 8 image frames per video.
 
 The script reports model FLOPs per step (``torch.utils.flop_counter``: forward + backward of the
@@ -26,6 +28,7 @@ is checked out in a temporary folder and the child measurements alternate (ours,
     python bench/train.py --settings demo --batch 4 --steps 3 --threads 1
     python bench/train.py --settings bair --batch 1 --steps 2 --threads 1     # ~12 GiB RSS on CPU
     python bench/train.py --settings demo --batch 4 --steps 5 --threads 2 --against e051c12 --pairs 3
+    python bench/train.py --settings default --batch 8 --steps 5 --threads 2 --precision bf16
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ SETTINGS = {
     "demo": dict(model={"size": "demo", "num_classes": 100},
                  data={"resolution": 32, "channels": 1, "frames": 10, "images_per_video": 8, "num_classes": 100},
                  diffusion={"prediction": "eps"}),
+    # the default run's network (config/config.yaml): attention at 8x8 only, 10 digit classes, 10 + 4 frames, v
+    "default": dict(model={"size": "demo", "num_classes": 10, "attention_resolutions": [8]},
+                    data={"resolution": 32, "channels": 1, "frames": 10, "images_per_video": 4, "num_classes": 10,
+                          "mnist_num_digits": 1},
+                    diffusion={"prediction": "v"}),
     "bair": dict(model={"size": "bair"}, data={"resolution": 64, "channels": 3, "frames": 16, "images_per_video": 8},
                  diffusion={"prediction": "v"}),
 }
@@ -75,7 +83,8 @@ class SyntheticLoader:
             yield batch
 
 
-def measure(setting: str, batch: int, steps: int, warmup: int, device: str, peak_tflops: float) -> dict:
+def measure(setting: str, batch: int, steps: int, warmup: int, device: str, peak_tflops: float,
+            precision: str = "auto") -> dict:
     import torch
 
     from vdm.config import ExperimentConfig
@@ -84,7 +93,8 @@ def measure(setting: str, batch: int, steps: int, warmup: int, device: str, peak
 
     spec = SETTINGS[setting]
     cfg = ExperimentConfig.from_dict({**spec, "train": {"batch_size": batch, "steps": warmup + steps,
-                                                        "device": device, "progress": False}})
+                                                        "device": device, "progress": False,
+                                                        "precision": precision}})
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -166,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "bf16_if_native"),
+                   help="train.precision (vdm/utils/precision.py)")
     p.add_argument("--peak-tflops", type=float, default=-1.0, help="device peak bf16 TFLOP/s for MFU (-1: table)")
     p.add_argument("--json", default="", help="also write the results here")
     p.add_argument("--against", default="", help="git revision to time in the same run, alternating")
@@ -181,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         peak = args.peak_tflops
         if peak < 0:
             peak = default_peak(torch.cuda.get_device_name()) if torch.cuda.is_available() else 0.0
-        print("RESULT " + json.dumps(measure(args._one, args.batch, args.steps, args.warmup, args.device, peak)))
+        print("RESULT " + json.dumps(measure(args._one, args.batch, args.steps, args.warmup, args.device, peak,
+                                            args.precision)))
         return 0
 
     settings = args.settings.split(",")
@@ -207,6 +220,8 @@ def run_child(args: argparse.Namespace, setting: str, code: Path, label: str = "
     cmd = [sys.executable, __file__, "--_one", setting, "--batch", str(args.batch), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--device", args.device, "--threads", str(args.threads),
            "--peak-tflops", str(args.peak_tflops)]
+    if args.precision != "auto":  # (a revision of --against from before the option takes the default)
+        cmd += ["--precision", args.precision]
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=code, env=dict(os.environ, PYTHONPATH=str(code)))
     line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if r.returncode != 0 or line is None:

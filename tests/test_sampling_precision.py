@@ -69,3 +69,19 @@ def test_precision_auto_is_bf16_on_cuda_only():
     assert tasks.autocast_dtype(SampleConfig(), "cuda") is torch.bfloat16
     assert tasks.autocast_dtype(SampleConfig(precision="fp32"), "cuda") is None
     assert tasks.autocast_dtype(SampleConfig(precision="bf16"), "cpu") is torch.bfloat16
+
+
+def test_bf16_if_native_follows_the_cpu(monkeypatch):
+    """bf16_if_native: bf16 on CUDA always, on CPU exactly when the CPU has AMX tiles or AVX512-BF16."""
+    from vdm.utils import precision as P
+
+    cfg = SampleConfig(precision="bf16_if_native")
+    assert tasks.autocast_dtype(cfg, "cuda") is torch.bfloat16
+    for amx, avx in ((True, False), (False, True), (False, False)):
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v, raising=False)
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx: v, raising=False)
+        assert P.cpu_has_native_bf16() is (amx or avx)
+        assert tasks.autocast_dtype(cfg, "cpu") is (torch.bfloat16 if amx or avx else None)
+        assert P.uses_bf16("auto", "cpu") is False and P.uses_bf16("bf16", "cpu") is True
+    with pytest.raises(ValueError, match="fp16"):
+        P.uses_bf16("fp16", "cpu")

@@ -562,3 +562,31 @@ def test_a_torn_last_line_of_runs_jsonl_does_not_block_the_resume(tmp_path, capl
     assert [r["start_step"] for r in read_run_records(runs)] == [0, 2]
     append_run_record(runs, {"x": 1})  # the append itself: whole file renamed onto the old one
     assert runs.read_text().endswith('{"x": 1}\n') and not list(tmp_path.glob(".runs.jsonl.*"))
+
+
+def test_bf16_training_on_cpu_runs_the_network_in_bf16_and_keeps_float32_state(tmp_path):
+    """train.precision=bf16 on CPU: the network's convolutions run under bf16 autocast, the loss, weights, EMA
+    and optimizer state stay float32, and the step is close to the float32 step (same seeds and batch)."""
+    from vdm.train.loop import Trainer
+
+    losses, seen = {}, {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        tr = Trainer(_cfg(train={"precision": precision}), tmp_path / precision, None, make_loader=ArrayLoader)
+        assert tr.use_bf16 is (precision == "bf16")
+        conv = next(m for m in tr.model.modules() if isinstance(m, torch.nn.Conv2d))
+        dtypes: list[torch.dtype] = []
+        hook = conv.register_forward_hook(lambda m, i, o, seen_dtypes=dtypes: seen_dtypes.append(o.dtype))
+        loss, grad_norm, _ = tr.train_step(iter(tr.loader))
+        hook.remove()
+        seen[precision] = set(dtypes)
+        losses[precision] = (loss, grad_norm)
+        assert math.isfinite(loss) and math.isfinite(grad_norm)
+        assert all(p.dtype == torch.float32 for p in tr.model.parameters())
+        assert all(v.dtype == torch.float32 for s in tr.optimizer.state.values() for v in s.values()
+                   if torch.is_tensor(v) and v.is_floating_point())
+    assert seen == {"fp32": {torch.float32}, "bf16": {torch.bfloat16}}
+    # the first loss is that of the zero-initialised output layer in both; the gradients differ by bf16 rounding
+    assert losses["bf16"][0] == pytest.approx(losses["fp32"][0], rel=1e-3)
+    assert losses["bf16"][1] == pytest.approx(losses["fp32"][1], rel=0.05)
+    assert losses["bf16"][1] != losses["fp32"][1]

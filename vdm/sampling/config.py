@@ -48,8 +48,9 @@ class SampleConfig:
     # ---- numerics ----------------------------------------------------------------------------------
     # The network's precision (paper silent): "bf16" = bf16 autocast of the network only (the sampler's
     # arithmetic, x̂, guidance combinations and reconstruction-guidance gradients w.r.t. z stay float32);
-    # "auto" = bf16 on CUDA, fp32 on CPU (where bf16 matmuls are slow).
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # "auto" = bf16 on CUDA, fp32 on CPU; "bf16_if_native" = bf16 on CUDA and on CPUs with AMX / AVX512-BF16,
+    # fp32 where bf16 is emulated (vdm/utils/precision.py).
+    precision: Literal["auto", "fp32", "bf16", "bf16_if_native"] = "auto"
     # TF32 tensor-core matmuls/convolutions for the float32 work on CUDA (Ampere or newer; no effect on CPU).
     tf32: bool = True
     # ---- task (paper §4) -----------------------------------------------------------------------

@@ -18,14 +18,12 @@ from vdm.sampling.config import SampleConfig
 from vdm.sampling.guidance import ClassifierFreeGuidance, ClipX, ReconstructionGuidance, condition
 from vdm.sampling.samplers import DenoiserFn, logsnr_grid, sample
 from vdm.sampling.seeds import StackedGenerator
+from vdm.utils.precision import uses_bf16
 
 
 def autocast_dtype(cfg: SampleConfig, device: torch.device | str) -> torch.dtype | None:
     """The network's autocast dtype for ``sample.precision`` on ``device`` (None: no autocast)."""
-    precision = cfg.precision
-    if precision == "auto":
-        precision = "bf16" if torch.device(device).type == "cuda" else "fp32"
-    return torch.bfloat16 if precision == "bf16" else None
+    return torch.bfloat16 if uses_bf16(cfg.precision, device) else None
 
 
 def make_denoiser(net: nn.Module, prediction: str, cfg: SampleConfig,

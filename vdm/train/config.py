@@ -45,9 +45,9 @@ class TrainConfig:
     # Relative loss weight of the K appended independent image frames against the video frames
     # (paper §3 silent: 1.0 = every frame counts the same in the per-example mean).
     image_loss_weight: float = 1.0
-    # auto: bf16 autocast on CUDA, fp32 on CPU; "bf16" on CPU: autocast there too (about 1.9x faster per step
-    # on a CPU with AMX bf16 tiles, bench/train.py --precision; much slower on CPUs without native bf16)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # auto: bf16 autocast on CUDA, fp32 on CPU; bf16: autocast on any device; bf16_if_native: bf16 on CUDA and
+    # on CPUs with AMX / AVX512-BF16, fp32 elsewhere (vdm/utils/precision.py)
+    precision: Literal["auto", "fp32", "bf16", "bf16_if_native"] = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
     # Divergence check (paper silent), the "state sanity check": a training state counts as good when its
     # weights and EMA are finite and the loss of the first step taken from it is finite and <= max_loss.

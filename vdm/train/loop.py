@@ -48,6 +48,7 @@ from vdm.train.signals import StopSignals
 from vdm.train.text import TextConditioning
 from vdm.train.watch import Board, SampleGrids
 from vdm.utils.io import WorkdirLock, remove_stale_temporaries, remove_stale_temporaries_of
+from vdm.utils.precision import uses_bf16
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ class Trainer:
                 f"train.batch_size={self.tc.batch_size} is not divisible by ranks ({W}) × grad_accum ({A})"
             )
         self.micro_batch = self.tc.batch_size // (W * A)  # videos per rank per micro-batch
-        self.use_bf16 = self.tc.precision == "bf16" or (self.tc.precision == "auto" and self.device.type == "cuda")
+        self.use_bf16 = uses_bf16(self.tc.precision, self.device)  # vdm/utils/precision.py
 
         # Model, EMA, optimizer (Appendix A: Adam(β1, β2), lr, weight decay per model).
 
@@ -289,8 +290,7 @@ class Trainer:
             # Joint training (paper §3): image frames weighted by image_loss_weight in the per-example mean.
             frame_weight = torch.where(is_image, self.tc.image_loss_weight, 1.0)  # [b, T+K]
         cond = self._conditioning(batch, coin)
-        # bf16 autocast of the forward pass (weights, optimizer and EMA stay float32); on CPU only when asked
-        # for: fast where oneDNN has native bf16 kernels (AMX / AVX512-BF16), slow where it emulates them.
+        # bf16 autocast of the forward pass (weights, optimizer and EMA stay float32), on CUDA or CPU
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_bf16):
             per_example = diffusion_loss(self.net, x, self.logsnr_fn, prediction=self.cfg.diffusion.prediction,
                                          t=t, eps=eps, frame_weight=frame_weight, is_image=is_image, **cond)  # [b]
