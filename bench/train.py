@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "bf16_if_native"),
+    from vdm.utils.precision import PRECISIONS
+
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="train.precision (vdm/utils/precision.py)")
     p.add_argument("--peak-tflops", type=float, default=-1.0, help="device peak bf16 TFLOP/s for MFU (-1: table)")
     p.add_argument("--json", default="", help="also write the results here")

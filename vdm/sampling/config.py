@@ -9,6 +9,7 @@ import dataclasses
 from typing import Literal
 
 from vdm.config_base import ConfigError
+from vdm.utils.precision import Precision
 
 # Tasks whose samples condition on real clips, so that sample.samples_per_clip draws can share one.
 CLIP_TASKS = ("prediction", "extension")
@@ -50,7 +51,7 @@ class SampleConfig:
     # arithmetic, x̂, guidance combinations and reconstruction-guidance gradients w.r.t. z stay float32);
     # "auto" = bf16 on CUDA, fp32 on CPU; "bf16_if_native" = bf16 on CUDA and on CPUs with AMX / AVX512-BF16,
     # fp32 where bf16 is emulated (vdm/utils/precision.py).
-    precision: Literal["auto", "fp32", "bf16", "bf16_if_native"] = "auto"
+    precision: Precision = "auto"
     # TF32 tensor-core matmuls/convolutions for the float32 work on CUDA (Ampere or newer; no effect on CPU).
     tf32: bool = True
     # ---- task (paper §4) -----------------------------------------------------------------------

@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, Literal
 
 from vdm.config_base import ConfigError
+from vdm.utils.precision import Precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +48,7 @@ class TrainConfig:
     image_loss_weight: float = 1.0
     # auto: bf16 autocast on CUDA, fp32 on CPU; bf16: autocast on any device; bf16_if_native: bf16 on CUDA and
     # on CPUs with AMX / AVX512-BF16, fp32 elsewhere (vdm/utils/precision.py)
-    precision: Literal["auto", "fp32", "bf16", "bf16_if_native"] = "auto"
+    precision: Precision = "auto"
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when available
     # Divergence check (paper silent), the "state sanity check": a training state counts as good when its
     # weights and EMA are finite and the loss of the first step taken from it is finite and <= max_loss.
