@@ -107,7 +107,15 @@ def test_embedded_default_is_the_moving_mnist_demo():
     exp = ExperimentConfig.from_dict({k: v for k, v in data.items() if k not in WORKFLOW_SECTIONS})
     assert (exp.data.source, exp.data.resolution, exp.data.channels) == ("moving_mnist", 32, 1)
     assert exp.model.size == "demo" and exp.model.num_classes == exp.data.num_classes > 0
-    assert sorted(data["ablation"]["images_per_video"]) == [0, 4, 8]
+    abl = data["ablation"]
+    # Table 4: no images per video vs the main run's; Table 5: unguided vs the main weight and above; Table 6:
+    # extension by both methods; the untrained network vs the final one (the learning criterion)
+    assert sorted(abl["images_per_video"]) == [0, exp.data.images_per_video] and exp.data.images_per_video > 0
+    assert 0.0 in abl["guidance_weights"] and exp.sample.guidance_weight in abl["guidance_weights"]
+    assert max(abl["guidance_weights"]) > exp.sample.guidance_weight > 0
+    assert abl["conditioning"]["task"] == "extension"
+    assert sorted(abl["conditioning"]["methods"]) == ["reconstruction", "replacement"]
+    assert abl["checkpoints"] == [0, exp.train.steps]
 
 
 def _dry_run_with(tmp_path: Path, edit) -> subprocess.CompletedProcess:
