@@ -2,7 +2,7 @@
 clips (the protocol's: evaluate.num_real clips of evaluate.split, evaluate.real_seed), as the evaluation
 records them beside a generated set's values (``real_value``).
 
-    python bench/digits.py --config config/mmnist_learn.yaml --classifier digit-classifier.pt [--shards DIR]
+    python bench/digits.py --config config/config.yaml --classifier digit-classifier.pt [--shards DIR]
 
 The classifier comes from ``vdm digits --config CFG --out digit-classifier.pt``; ``--shards``: the folder of
 the config's shards (``vdm shard --split test --out DIR``; default data.shards). Prints one JSON line.

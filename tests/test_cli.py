@@ -64,3 +64,15 @@ def test_every_stage_has_dry_run_and_quiet(stage, tmp_path, capsys):
     assert shown["seed"] == 7 and shown["data"]["resolution"] == 48  # the resolved config, overrides applied
     assert DRY_RUN_SECTIONS[stage] <= set(shown)
     assert list(tmp_path.iterdir()) == [cfg]  # a dry run reads no input and writes nothing
+
+
+def test_version_names_the_package_version_and_the_installed_distribution_agrees(capsys):
+    from importlib import metadata
+
+    import vdm
+    from vdm.__main__ import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"vdm {vdm.__version__}"
+    # the distribution is installed under its own name (PyPI's "vdm" is another project), at the same version
+    assert metadata.version("vdm-pipeline") == vdm.__version__

@@ -81,3 +81,38 @@ def test_compare_refuses_arms_of_other_seeds_and_missing_real_features(arms, tmp
                  "--out", str(out)]) == 2
     assert "no i3d features of the test clips" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_paired_metrics_include_the_digit_shares_as_paired_per_video_differences():
+    """The digit metrics' shares of frames (class accuracy, identity, identity kept) of two paired arms: Δ is the
+    mean of the per-video differences of the shares, flagged higher_is_better; the digit FD beside it as ever."""
+    from vdm.config import ExperimentConfig
+    from vdm.metrics import registry
+    from vdm.metrics.compare import paired_metrics
+
+    cfg = ExperimentConfig.from_dict({"data": {"source": "moving_mnist", "mnist_num_digits": 1, "num_classes": 10},
+                                      "evaluate": {"digit_classifier": "digit-classifier.pt", "split": "test"}})
+    n, t = 40, 10
+    rng = np.random.default_rng(3)
+    labels = np.arange(n) % 10  # [N]
+    ctx = registry.Context(cfg, t, labels=labels, cond_frames=(0, 1, 2, 3), task="prediction")
+
+    def arm(p_right: float) -> dict[str, np.ndarray]:
+        right = rng.random((n, t)) < p_right  # [N, T]: frames showing the requested digit
+        right[:, :4] = True  # the given frames
+        digit = np.where(right, labels[:, None], (labels[:, None] + 1) % 10)  # [N, T]
+        logits = np.eye(10)[digit] * 5.0  # [N, T, 10]
+        return {"logits": logits.astype(np.float32), "features": rng.normal(size=(n, 16)).astype(np.float32)}
+
+    a, b = arm(0.5), arm(0.9)
+    real = {("digits", "test"): {"features": rng.normal(size=(64, 16))}}
+    out = paired_metrics(ctx, real, {"digits": a}, {"digits": b})
+    assert set(out) == {"digit_class_accuracy", "digit_identity", "digit_identity_kept", "digit_fd"}
+    share = lambda o: (o["logits"].argmax(-1) == labels[:, None]).mean(1)  # noqa: E731
+    d = out["digit_class_accuracy"]
+    assert d["value"] == pytest.approx(float((share(b) - share(a)).mean())) and d["higher_is_better"] is True
+    assert d["low"] > 0 and d["value_a"] == pytest.approx(share(a).mean())
+    kept = out["digit_identity_kept"]
+    assert kept["value"] == pytest.approx(float(((b["logits"].argmax(-1)[:, 4:] == labels[:, None]).mean(1)
+                                                 - (a["logits"].argmax(-1)[:, 4:] == labels[:, None]).mean(1)).mean()))
+    assert "higher_is_better" not in out["digit_fd"]

@@ -62,26 +62,15 @@ def test_bad_run_names_are_rejected(bad):
 # ---- the tables of the shipped configs -----------------------------------------------------------------
 def test_table_rows_of_config_yaml():
     g = grid_of("config")
-    assert g.main_run == "img8" and g.main_setting == "ancestral-8-w1"
-    assert g.runs == ("img0", "img4", "img8")
-    assert g.tables == ("main", "training", "joint_training", "guidance", "sampler", "conditioning")
-    assert g.table_rows("main") == [({"images_per_video": 8}, "img8", "ancestral-8-w1")]
-    assert g.table_rows("training") == [({"step": 0}, "img8-step0", "ancestral-8-w1"),
-                                        ({"step": 150}, "img8", "ancestral-8-w1")]
-    assert g.table_rows("joint_training") == [({"images_per_video": k}, f"img{k}", "ancestral-8-w1")
-                                              for k in (0, 4, 8)]
-    assert g.table_rows("guidance") == [({"guidance_weight": w}, "img8", f"ancestral-8-w{w:g}")
-                                        for w in (0.0, 1.0, 2.0, 5.0)]
-    assert g.table_rows("sampler") == [({"sampler": "ancestral", "steps": 8}, "img8", "ancestral-8-w1"),
-                                       ({"sampler": "langevin", "steps": 4}, "img8", "langevin-4-w1")]
-    assert g.table_rows("conditioning") == [
-        ({"task": "prediction", "guidance_weight": 2.0, "cond_method": "replacement"}, "img8",
-         "ancestral-8-w2-prediction-replace"),
-        ({"task": "prediction", "guidance_weight": 2.0, "cond_method": "reconstruction", "w_r": 2.0}, "img8",
-         "ancestral-8-w2-prediction-recon2"),
-    ]
-    assert len(g.cells) == 10 and g.cells == tuple(sorted(set(g.cells)))
-    assert ("img8-step0", "ancestral-8-w1") in g.cells and ("img8", "langevin-4-w1") in g.cells
+    assert g.main_run == "img4" and g.main_setting == "ancestral-32-w3"
+    assert g.runs == ("img0", "img4")
+    assert g.table_rows("main") == [({"images_per_video": 4}, "img4", "ancestral-32-w3")]
+    # a sampler row (paper Tables 2-3: the same network evaluations), where a config has one
+    g = grid_of("config", ablation__samplers=[{"sampler": "ancestral", "steps": 32},
+                                             {"sampler": "langevin", "steps": 16}])
+    assert "sampler" in g.tables
+    assert g.table_rows("sampler") == [({"sampler": "ancestral", "steps": 32}, "img4", "ancestral-32-w3"),
+                                       ({"sampler": "langevin", "steps": 16}, "img4", "langevin-16-w3")]
 
 
 def test_table_rows_of_test_yaml():
@@ -101,23 +90,25 @@ def test_table_rows_of_test_yaml():
                        ("img2-step0", "ancestral-3-w2"))
 
 
-def test_table_rows_of_mmnist_learn_yaml():
-    g = grid_of("mmnist_learn")
+def test_table_rows_of_the_embedded_default():
+    g = grid_of("config")
     assert g.tables == ("main", "training", "joint_training", "guidance", "conditioning")
-    assert g.table_rows("training") == [({"step": 0}, "img4-step0", "ancestral-32-w0"),
-                                        ({"step": 750}, "img4-step750", "ancestral-32-w0"),
-                                        ({"step": 1500}, "img4-step1500", "ancestral-32-w0"),
-                                        ({"step": 3000}, "img4", "ancestral-32-w0")]
+    assert g.table_rows("training") == [({"step": 0}, "img4-step0", "ancestral-32-w3"),
+                                        ({"step": 1500}, "img4", "ancestral-32-w3")]
+    assert g.table_rows("joint_training") == [({"images_per_video": 0}, "img0", "ancestral-32-w3"),
+                                              ({"images_per_video": 4}, "img4", "ancestral-32-w3")]
     assert g.table_rows("guidance") == [({"guidance_weight": 0.0}, "img4", "ancestral-32-w0"),
-                                        ({"guidance_weight": 1.0}, "img4", "ancestral-32-w1"),
-                                        ({"guidance_weight": 3.0}, "img4", "ancestral-32-w3")]
+                                        ({"guidance_weight": 3.0}, "img4", "ancestral-32-w3"),
+                                        ({"guidance_weight": 5.0}, "img4", "ancestral-32-w5")]
     assert [(keys["task"], setting) for keys, _, setting in g.table_rows("conditioning")] == [
         ("prediction", "ancestral-32-w0-prediction-replace"), ("prediction", "ancestral-32-w0-prediction-recon2"),
         ("extension", "ancestral-32-w0-extension-replace"), ("extension", "ancestral-32-w0-extension-recon2")]
     # the extension sets are measured on their last 10-frame block: the same real clips as every other set
     assert g.clip_frames("ancestral-32-w0-extension-recon2") == 10
-    assert grid_of("mmnist_learn", evaluate__extension_window="whole").clip_frames(
-        "ancestral-32-w0-extension-recon2") == 28
+    assert grid_of("config", evaluate__extension_window="whole").clip_frames(
+        "ancestral-32-w0-extension-recon2") == 16
+    assert len(g.cells) == 9 and g.cells == tuple(sorted(set(g.cells)))  # each set drawn once for all its tables
+    assert ("img4-step0", "ancestral-32-w3") in g.cells
 
 
 def test_a_single_run_has_no_joint_training_table():
@@ -143,8 +134,8 @@ def test_a_table_without_rows_here_is_an_error():
 # ---- errors -------------------------------------------------------------------------------------------
 def test_main_run_missing_from_images_per_video():
     with pytest.raises(GridError, match=re.escape(
-            "config: ablation.images_per_video [0, 4] must contain data.images_per_video (8), the main run")):
-        grid_of("config", ablation__images_per_video=[0, 4])
+            "config: ablation.images_per_video [0, 8] must contain data.images_per_video (4), the main run")):
+        grid_of("config", ablation__images_per_video=[0, 8])
     assert issubclass(GridError, ValueError)
 
 
@@ -165,18 +156,18 @@ def test_check_names_the_file_and_the_grid_cell():
 
 # ---- resolved-config overrides ------------------------------------------------------------------------
 def test_train_overrides_with_export_steps():
-    g = grid_of("mmnist_learn")
-    assert g.export_steps == (0, 750, 1500) and g.final_step == 3000  # 3000 = train.steps: the final export
-    assert g.train_overrides("img0") == {"data.images_per_video": 0, "train.export_steps": [0, 750, 1500]}
+    g = grid_of("config", ablation__checkpoints=[0, 750, 1500])
+    assert g.export_steps == (0, 750) and g.final_step == 1500  # 1500 = train.steps: the final export
+    assert g.train_overrides("img0") == {"data.images_per_video": 0, "train.export_steps": [0, 750]}
     cfg = g.train_config("img4")
-    assert cfg["train"]["export_steps"] == [0, 750, 1500] and cfg["data"]["images_per_video"] == 4
-    assert cfg["data"]["shards"] == "results/mmnist_learn/data"
+    assert cfg["train"]["export_steps"] == [0, 750] and cfg["data"]["images_per_video"] == 4
+    assert cfg["data"]["shards"] == "results/mmnist/data"
     assert "sample" not in cfg and "evaluate" not in cfg and "ablation" not in cfg
     assert list(cfg) == sorted(cfg)
     # a step export is sampled with the weights of its run: the same training overrides
-    assert g.sample_overrides("img4-step750", "ancestral-32-w1") == {
-        "data.images_per_video": 4, "train.export_steps": [0, 750, 1500], "sample.sampler": "ancestral",
-        "sample.steps": 32, "sample.guidance_weight": 1.0, "sample.task": "unconditional"}
+    assert g.sample_overrides("img4-step750", "ancestral-32-w5") == {
+        "data.images_per_video": 4, "train.export_steps": [0, 750], "sample.sampler": "ancestral",
+        "sample.steps": 32, "sample.guidance_weight": 5.0, "sample.task": "unconditional"}
 
 
 def test_train_overrides_without_export_steps():

@@ -144,3 +144,33 @@ def test_registry_tables_have_a_paper_table_and_their_plot_axis_is_a_varied_key(
             assert t.axis[0] in t.varies and plots.LINE_AXES[name] == t.axis
     assert set(findings.FINDINGS) <= set(registry.TABLES)
     assert tables.TABLE_TITLES["guidance"] == registry.TABLES["guidance"].title
+
+
+def test_a_share_of_frames_is_better_higher_in_its_verdict_and_fvd_still_decides():
+    """The digit metrics' shares (class accuracy, identity, identity kept) come from `vdm compare` flagged
+    higher_is_better: a paper finding of "lower FVD" reads as a higher share; the table's verdict stays FVD's."""
+    replace = row(150, 140, 160, task="extension", cond_method="replacement", setting="e-replace")
+    recon = row(140, 130, 150, task="extension", cond_method="reconstruction", w_r=2.0, setting="e-recon2")
+    c = comparisons((replace, recon, {"fvd": (-10.0, -25.0, 5.0), "digit_identity_kept": (0.05, 0.02, 0.08)}))
+    c["pairs"][0]["metrics"]["digit_identity_kept"]["higher_is_better"] = True
+    f = findings.finding_of("conditioning", [replace, recon], c)
+    assert f.verdict == INCONCLUSIVE  # FVD's
+    assert "Δ Digit identity kept (given frames' digit) = 0.050 [0.020, 0.080] (smallest detectable ±3.000): " \
+           "reproduced" in f.text
+    c["pairs"][0]["metrics"]["digit_identity_kept"].update(value=-0.05, low=-0.08, high=-0.02)
+    assert "= -0.050 [-0.080, -0.020] (smallest detectable ±3.000): contradicted" in findings.finding_of(
+        "conditioning", [replace, recon], c).text
+    # stored the other way round, a share's Δ is negated like any other and keeps its flag
+    assert findings.deltas(c, recon, replace)["digit_identity_kept"]["higher_is_better"] is True
+
+
+def test_an_inconclusive_delta_states_the_n_that_would_detect_it():
+    few, many = row(300, 250, 350, images_per_video=0, run="img0"), row(290, 240, 340, images_per_video=4)
+    c = comparisons((few, many, {"fvd": (-4.0, -10.0, 2.0)}))
+    c["pairs"][0]["metrics"]["fvd"].update(min_detectable=8.0, n_generated=64)
+    f = findings.finding_of("joint_training", [few, many], c)
+    # se ~ 1/sqrt(N): a Δ of 4 reaches the 80 % power threshold (8 at N = 64) at N = 64 * (8 / 4)^2 = 256
+    assert f.verdict == INCONCLUSIVE
+    assert "inconclusive (about 256 samples per arm would detect a Δ of this size)" in f.text
+    c["pairs"][0]["metrics"]["fvd"].update(value=-9.0, low=-12.0, high=-6.0)
+    assert "samples per arm would detect" not in findings.finding_of("joint_training", [few, many], c).text

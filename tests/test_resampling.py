@@ -222,3 +222,48 @@ def test_old_overlap_rule_fails_the_power_criterion(paired_setting: tuple[np.nda
             rows.append({"value": value, "interval_low": old["low"], "interval_high": old["high"]})
         separated.append(compare(better=rows[0], worse=rows[1]) == OLD_REPRODUCED)
     assert np.mean(separated) < 0.80
+
+
+# --------------------------------------------------------------------------------------------
+# Paired shares of frames (the digit metrics): coverage and power by simulation with a known answer
+# --------------------------------------------------------------------------------------------
+def _share_arms(rng: np.random.Generator, n: int, gap: float, frames: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Per-video shares of two arms drawn with the same seeds: video i has a latent difficulty u_i shared by both
+    arms (the seed), arm b's logit shifted by ``gap``; each of its frames holds with that probability."""
+    u = rng.normal(0.0, 1.5, n)  # [N]: the seed's effect, the same in both arms
+    pa, pb = 1 / (1 + np.exp(-u)), 1 / (1 + np.exp(-(u + gap)))
+    return rng.binomial(frames, pa) / frames, rng.binomial(frames, pb) / frames  # [N] each
+
+
+_U = np.random.default_rng(99).normal(0.0, 1.5, 400_000)  # the population of seeds' effects
+
+
+def _true_share_delta(gap: float) -> float:
+    """E[share_b - share_a] over seeds (the binomial frames average out)."""
+    return float(np.mean(1 / (1 + np.exp(-(_U + gap))) - 1 / (1 + np.exp(-_U))))
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.5])
+def test_paired_share_interval_covers_the_expected_difference(gap: float) -> None:
+    rng = np.random.default_rng(7)
+    truth = _true_share_delta(gap)
+    hits = [rs.paired_share_difference(*_share_arms(rng, 64, gap)) for _ in range(600)]
+    coverage = np.mean([d["low"] <= truth <= d["high"] for d in hits])
+    assert 0.93 <= coverage <= 0.97, (coverage, truth)
+
+
+def test_paired_share_false_verdicts_at_no_gap_and_power_at_its_min_detectable() -> None:
+    rng = np.random.default_rng(8)
+    null = [rs.paired_share_difference(*_share_arms(rng, 64, 0.0)) for _ in range(600)]
+    assert np.mean([d["low"] > 0 or d["high"] < 0 for d in null]) <= 0.06
+    # a true difference of the size the test states it detects with 80 % power is detected about that often
+    mdd = float(np.median([d["min_detectable"] for d in null]))
+    lo, hi = 0.0, 3.0  # the logit gap whose share difference is mdd (the difference grows with the gap)
+    for _ in range(40):
+        lo, hi = ((lo + hi) / 2, hi) if _true_share_delta((lo + hi) / 2) < mdd else (lo, (lo + hi) / 2)
+    gap = hi
+    found = [rs.paired_share_difference(*_share_arms(rng, 64, gap)) for _ in range(600)]
+    power = np.mean([d["low"] > 0 for d in found])
+    assert 0.72 <= power <= 0.90, (power, mdd)
+    with pytest.raises(rs.ResamplingError, match="equal N"):
+        rs.paired_share_difference(np.zeros(3), np.zeros(4))

@@ -64,3 +64,35 @@ def test_bad_input(enc):
         enc([3])
     with pytest.raises(FileNotFoundError, match="could not be loaded"):
         load_text_encoder("/nonexistent/encoder/folder")
+
+
+def _text_cfg(encoder: str):
+    from vdm.config import ExperimentConfig
+
+    return ExperimentConfig.from_dict({"data": {"num_classes": 0}, "model": {"size": "tiny", "text_dim": 384},
+                                       "train": {"text_encoder": encoder}})
+
+
+def test_an_uncached_hub_encoder_is_named_at_check_time_warning_online_and_failing_offline(tmp_path, monkeypatch):
+    import warnings
+
+    from vdm.checks import check_training
+    from vdm.config import ConfigError
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    with pytest.warns(UserWarning, match=r"train.text_encoder 'bert-large-uncased'.*HF_HOME"):
+        check_training(_text_cfg("bert-large-uncased"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ConfigError, match=r"train.text_encoder 'bert-large-uncased'.*HF_HUB_OFFLINE"):
+        check_training(_text_cfg("bert-large-uncased"))
+    # the packaged default and a local folder need nothing; a missing local path is an error naming it
+    folder = tmp_path / "my-encoder"
+    folder.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_training(_text_cfg("minilm"))
+        check_training(_text_cfg(str(folder)))
+    with pytest.raises(ConfigError, match="is not a folder"):
+        check_training(_text_cfg(str(tmp_path / "missing")))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from vdm import __version__
+
 STAGES: dict[str, tuple[str, str]] = {
     "shard": ("vdm.data.cli", "write webdataset shards of a video source"),
     "train": ("vdm.train.cli", "train (locally or through submitit/SLURM), resuming automatically"),
@@ -20,16 +22,21 @@ STAGES: dict[str, tuple[str, str]] = {
     "report": ("vdm.report.cli", "tables and plots from metrics"),
     "sizes": ("vdm.model.cli", "parameter counts of the named U-Net sizes"),
     "plan": ("vdm.plan", "network evaluations, FLOPs and GPU-hours per stage of a workflow config"),
+    "info": ("vdm.info", "what a file of a run is and holds (export, state, samples, metrics, shard, record)"),
     "schema": ("vdm.schema", "write the workflow's JSON schema generated from the config dataclasses"),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-V", "--version"):
+        print(f"vdm {__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: vdm <stage> [options]\n\nstages:")
+        print("usage: vdm [--version] <stage> [options]\n\nstages:")
         for name, (_, doc) in STAGES.items():
             print(f"  {name:<10} {doc}")
+        print("\n`vdm <stage> --help` describes a stage. The workflow (Snakefile) runs the stages; see README.md.")
         return 0 if argv else 2
     stage, rest = argv[0], argv[1:]
     if stage not in STAGES:

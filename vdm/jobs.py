@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from typing import Any, Mapping
 
@@ -25,6 +26,24 @@ def rule_resources(resources: Mapping[str, Any], rule: str) -> dict[str, Any]:
     if not out.get("gpu"):
         out.pop("gpu", None)  # no GPU request at all rather than --gpus=0
     return out
+
+
+_TIMESPAN = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?|w|weeks?)\s*$")
+_UNIT_MINUTES = {"s": 1 / 60, "m": 1.0, "h": 60.0, "d": 1440.0, "w": 10080.0}
+
+
+def runtime_minutes(value: int | float | str) -> float:
+    """A rule's ``runtime`` in minutes: a number of minutes, or a timespan string as Snakemake reads it ("90m", "2h",
+    "1.5 hours", "2d"; the workflow schema admits exactly these forms)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip().strip("'\"")
+    if text.isdecimal():
+        return float(text)
+    m = _TIMESPAN.match(text)
+    if not m:
+        raise ValueError(f"runtime {value!r} is neither minutes nor a timespan such as '90m' or '2h'")
+    return float(m.group(1)) * _UNIT_MINUTES[m.group(2)[0]]
 
 
 def write_resolved_config(path: str, cfg: Mapping[str, Any], log: str, what: str) -> None:

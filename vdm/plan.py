@@ -33,6 +33,7 @@ import torch
 
 from vdm.cliargs import fail
 from vdm.config import ConfigError, ExperimentConfig
+from vdm.jobs import runtime_minutes
 from vdm.metrics.i3d import InceptionI3d
 from vdm.model import UNet3D
 from vdm.model.config import UNetConfig
@@ -118,7 +119,7 @@ def plan(spec: dict[str, Any], tflops: float = DEFAULT_TFLOPS) -> dict[str, Any]
 
     def runtime_min(rule: str) -> float | None:
         r = {**resources.get("default", {}), **resources.get(rule, {})}
-        return r.get("runtime")
+        return None if r.get("runtime") is None else runtime_minutes(r["runtime"])
 
     models = {}  # run -> its network's config, for its sample sets
     for run, d in sorted(spec["runs"].items()):

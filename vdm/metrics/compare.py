@@ -4,8 +4,10 @@ The arms of an ablation are drawn with the same seeds (sample i of every set use
 here, a set of other seeds is refused), and measured against one real set, so the noise of a draw is shared by
 both arms. For every Fréchet distance of the registry that both arms computed (``Metric.paired``: FVD, the
 frame FIDs, C3D FID, ...), Δ and its interval come from :func:`vdm.metrics.resampling.paired_difference`: the
-same jackknife groups deleted from both arms, the real set held fixed; beside it the smallest Δ this N detects
-with 80 % power. Every pair (A, B) of rows, A before B in the table's order, is compared; the findings
+same jackknife groups deleted from both arms, the real set held fixed; for the digit metrics' shares of frames
+(class accuracy, identity, identity kept: higher is better) from the paired per-video shares
+(:func:`vdm.metrics.resampling.paired_share_difference`); beside each the smallest Δ this N detects with 80 %
+power. Every pair (A, B) of rows, A before B in the table's order, is compared; the findings
 (:mod:`vdm.report.findings`) pick the pairs their paper finding names, fixed by the rows' settings, not by
 their values.
 
@@ -33,7 +35,7 @@ from vdm.config import ConfigError, ExperimentConfig
 from vdm.metrics import registry
 from vdm.metrics.detectors import Networks
 from vdm.metrics.evaluate import generated_outputs, real_outputs
-from vdm.metrics.resampling import ResamplingError, fixed_real_distance, paired_difference
+from vdm.metrics.resampling import ResamplingError, fixed_real_distance, paired_difference, paired_share_difference
 from vdm.metrics.videos import FVDError
 from vdm.utils.io import write_json
 
@@ -52,11 +54,22 @@ def _arm(cfg: ExperimentConfig, row: dict[str, Any], nets: Networks
 
 
 def paired_metrics(ctx: registry.Context, real: dict[tuple[str, str], Outputs], a: dict[str, Outputs],
-                   b: dict[str, Outputs]) -> dict[str, dict[str, Any]]:
-    """{metric: paired Δ = metric(b) − metric(a)} of every paired metric computed for the arms."""
+                   b: dict[str, Outputs], ctx_b: registry.Context | None = None) -> dict[str, dict[str, Any]]:
+    """{metric: paired Δ = metric(b) − metric(a)} of every paired metric computed for the arms: the Fréchet
+    distances (lower is better) and the shares of frames of the digit metrics (``higher_is_better``; Δ of the
+    per-video shares, :func:`paired_share_difference`). ``ctx_b``: arm b's context (its class labels), else
+    ``ctx``'s."""
     ev, out = ctx.ev, {}
+    ctx_b = ctx_b or ctx
+    status_b = registry.statuses(ctx_b)
     for name, why in registry.statuses(ctx).items():
         m = registry.METRICS[name]
+        if name in registry.SHARES and not why and not status_b.get(name) and "digits" in a and "digits" in b:
+            hits_a, hits_b = registry.share_hits(name, a["digits"], ctx), registry.share_hits(name, b["digits"], ctx_b)
+            if hits_a is not None and hits_b is not None:
+                out[name] = paired_share_difference(hits_a.mean(axis=1), hits_b.mean(axis=1),
+                                                    level=ev.interval_level)
+            continue
         if why or m.paired is None or m.detector not in a or m.detector not in b:
             continue
         key, ddof = m.paired
@@ -84,7 +97,7 @@ def compare_rows(cfg: ExperimentConfig, rows: Sequence[dict[str, Any]], real_fil
             raise FVDError(f"{a['samples']} and {b['samples']}: not paired (their seeds or clip lengths differ); "
                            "arms of a table are drawn with the same sample.seed and num_samples")
         pairs.append({"a": {"run": a["run"], "setting": a["setting"]}, "b": {"run": b["run"], "setting": b["setting"]},
-                      "n": int(len(seeds_a)), "metrics": paired_metrics(ctx_a, real, out_a, out_b)})
+                      "n": int(len(seeds_a)), "metrics": paired_metrics(ctx_a, real, out_a, out_b, ctx_b)})
     return {"delta": "metric(b) - metric(a)", "level": cfg.evaluate.interval_level, "pairs": pairs}
 
 

@@ -286,6 +286,22 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
     *(Metric(f"{kind}{'_best' if best else ''}", "prediction", None, _pixels(kind, best), _prediction_status(best))
       for kind in ("psnr", "ssim") for best in (False, True)),
 )}
+# Shares of frames (higher is better), compared between paired arms by their per-video shares (vdm compare).
+SHARES = ("digit_class_accuracy", "digit_identity", "digit_identity_kept")
+
+
+def share_hits(name: str, out: Outputs, ctx: Context) -> np.ndarray | None:
+    """bool [N, T'] of the share metric ``name`` (:data:`SHARES`) for the digit outputs ``out`` of a set, or None
+    (class accuracy of a set without class labels)."""
+    if name == "digit_class_accuracy":
+        return None if ctx.labels is None else stats.class_hits(out["logits"], ctx.labels)
+    if name == "digit_identity":
+        return stats.identity_hits(out["logits"])
+    if name == "digit_identity_kept":
+        return stats.kept_hits(out["logits"], list(ctx.cond_frames))
+    raise KeyError(f"{name!r} is not a share metric (known: {', '.join(SHARES)})")
+
+
 # The detector whose outputs are read for every draw of a set (sample.samples_per_clip): the others' first draws.
 ALL_DRAWS = ("prediction",)
 HEADLINE = "fvd"  # the metrics JSON's own metric; every other entry is one of its "also"

@@ -4,7 +4,8 @@ Each ablation table states the finding the paper reports for it and tests it on 
 of its arms, fixed by their settings (never by their values): Δ = metric(B) − metric(A) of the arms' sample
 sets, drawn with the same seeds, with its paired interval (``vdm compare``, :mod:`vdm.metrics.compare`: the same
 jackknife groups deleted from both arms, the real set fixed). For FVD and every further Fréchet distance both
-arms have (frame FIDs, ...), a finding is
+arms have (frame FIDs, ...), and for the digit metrics' shares of frames (class accuracy, identity, identity kept;
+higher is better, so the paper's "lower FVD" reads as a higher share), a finding is
 
 * **reproduced** when the Δ interval excludes 0 on the side the paper reports (lower is better);
 * **contradicted** when it excludes 0 on the other side;
@@ -101,11 +102,24 @@ def _title(name: str) -> str:
 def _delta_text(found: dict[str, dict[str, Any]], expected_sign: int) -> str:
     """'Δ FVD = -12.3 [-20.1, -4.5] (smallest detectable 6.2): reproduced; Δ FID-avg vs test = ...'."""
     parts = []
-    for name in sorted(found, key=lambda n: (n != "fvd", n)):
+    for name in sorted(found, key=lambda n: (n != "fvd", bool(found[n].get("higher_is_better")), n)):
         d = found[name]
-        parts.append(f"Δ {_title(name)} = {d['value']:.2f} [{d['low']:.2f}, {d['high']:.2f}] (smallest detectable "
-                     f"±{d['min_detectable']:.2f}): {delta_verdict(d['low'], d['high'], expected_sign)}")
+        # a share of frames (the digit metrics) is better higher: the paper's "lower FVD" is a higher share
+        sign = -expected_sign if d.get("higher_is_better") else expected_sign
+        f = ".3f" if d.get("higher_is_better") else ".2f"
+        v = delta_verdict(d["low"], d["high"], sign)
+        parts.append(f"Δ {_title(name)} = {d['value']:{f}} [{d['low']:{f}}, {d['high']:{f}}] (smallest detectable "
+                     f"±{d['min_detectable']:{f}}): {v}{_n_needed(d) if v == INCONCLUSIVE else ''}")
     return "; ".join(parts)
+
+
+def _n_needed(d: Mapping[str, Any]) -> str:
+    """' (about N per arm would detect a Δ of this size)': the standard error falls as 1/sqrt(N) at a fixed real
+    set, so a Δ of the observed size reaches the 80 % power threshold at N (min_detectable / |Δ|)^2."""
+    n, mdd, value = d.get("n_generated"), d.get("min_detectable"), abs(float(d.get("value", 0.0)))
+    if not n or not mdd or value == 0.0 or mdd <= value:
+        return ""
+    return f" (about {math.ceil(n * (mdd / value) ** 2):,} samples per arm would detect a Δ of this size)"
 
 
 def _paired(comparisons: Comparisons, a: Mapping[str, Any], b: Mapping[str, Any], expected_sign: int
