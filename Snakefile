@@ -1,6 +1,6 @@
 # Video Diffusion Models (Ho et al., 2022): shard -> train -> sample -> FVD -> tables and plots.
 #
-#   snakemake --cores 2                                   # the embedded default (Moving MNIST demo)
+#   snakemake --cores 2                                   # the embedded default (Moving MNIST, Tables 4-6)
 #   snakemake --profile slurm --configfile config/paper/ucf101.yaml --replace-workflow-config
 #
 # The configuration is validated against workflow/schemas/config.schema.json (generated from the
