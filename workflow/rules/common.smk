@@ -53,6 +53,10 @@ envvars:
 
 _path = os.environ["PATH"]
 os.environ.update(PATH=os.path.dirname(sys.executable) + os.pathsep + _path)
+# The workflow's own source, for envs/vdm.post-deploy.sh (--software-deployment-method conda): the new environment
+# gets vdm from here, not from the working directory (another folder with --directory, or an outer workflow that uses
+# this one as a module).
+os.environ.update(VDM_WORKFLOW_SOURCE=os.path.abspath(os.path.join(str(workflow.current_basedir), "..", "..")))
 
 OUT = f"results/{config['name']}"
 CONDA_ENV = "../../envs/vdm.yaml"  # for --software-deployment-method conda (relative to this file)
