@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vdm info: error: {e}", file=sys.stderr)
             code = EXIT_BAD_INPUT
             continue
-        print(json.dumps(info, default=str)) if args.json else _print(info)
+        if args.json:
+            print(json.dumps(info, default=str))
+        else:
+            _print(info)
     return code
 
 
