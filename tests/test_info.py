@@ -34,6 +34,11 @@ def test_an_export_a_sample_set_and_a_metrics_file_are_described(tmp_path, capsy
     info = describe(samples)
     assert info["videos"].endswith("[3, 10, 16, 16, 1]") and info["seeds"] == "5..7 (3)"
     assert info["settings"] == {"sampler": "ancestral", "steps": 32, "guidance_weight": 3.0}
+    # as the sampler writes them: the sample section nested in the settings
+    write_samples(samples, {"videos": np.zeros((3, 10, 16, 16, 1), np.uint8), "seeds": np.arange(5, 8)},
+                  {"sample": {"sampler": "langevin", "steps": 16, "task": "prediction"}, "export": "m.pt"})
+    info = describe(samples)
+    assert info["settings"] == {"sampler": "langevin", "steps": 16, "task": "prediction"} and info["export"] == "m.pt"
 
     metrics = tmp_path / "m.json"
     write_metrics(metrics, {"metric": "fvd", "value": 170.2, "interval": [158.7, 181.8], "n_generated": 64,

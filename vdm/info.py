@@ -84,8 +84,9 @@ def _npz(path: Path) -> dict[str, Any]:
         if seeds is not None and len(seeds):
             out["seeds"] = f"{int(seeds.min())}..{int(seeds.max())} ({len(seeds)})"
         if settings:
-            out["settings"] = {k: settings[k] for k in ("sampler", "steps", "guidance_weight", "task", "cond_method",
-                                                        "w_r", "precision") if k in settings}
+            sample = settings["sample"] if isinstance(settings.get("sample"), dict) else settings  # the sample section
+            out["settings"] = {k: sample[k] for k in ("sampler", "steps", "guidance_weight", "task", "cond_method",
+                                                      "w_r", "precision") if k in sample}
             out["export"] = settings.get("export")
         return out
     return {"kind": "features or real statistics (.npz)", "arrays": files}
