@@ -16,6 +16,7 @@ STAGES: dict[str, tuple[str, str]] = {
     "train": ("vdm.train.cli", "train (locally or through submitit/SLURM), resuming automatically"),
     "sample": ("vdm.sampling.cli", "sample videos from an exported model (a whole set or one chunk)"),
     "gather": ("vdm.sampling.gather", "a sample set (and its GIF) from its chunk files"),
+    "mp4": ("vdm.sampling.mp4", "a sample set as one H.264 video grid (.mp4)"),
     "evaluate": ("vdm.metrics.cli", "FVD and the further metrics of a sample set against real clips"),
     "compare": ("vdm.metrics.compare", "paired differences of the metrics between the arms of a table"),
     "digits": ("vdm.metrics.digits_cli", "train the Moving MNIST digit classifier of the digit metrics"),
