@@ -65,7 +65,8 @@ def paired_metrics(ctx: registry.Context, real: dict[tuple[str, str], Outputs], 
     for name, why in registry.statuses(ctx).items():
         m = registry.METRICS[name]
         if name in registry.SHARES and not why and not status_b.get(name) and "digits" in a and "digits" in b:
-            hits_a, hits_b = registry.share_hits(name, a["digits"], ctx), registry.share_hits(name, b["digits"], ctx_b)
+            hits_a = registry.share_hits(name, a["digits"], ctx.labels, ctx.cond_frames)
+            hits_b = registry.share_hits(name, b["digits"], ctx_b.labels, ctx_b.cond_frames)
             if hits_a is not None and hits_b is not None:
                 out[name] = paired_share_difference(hits_a.mean(axis=1), hits_b.mean(axis=1),
                                                     level=ev.interval_level)

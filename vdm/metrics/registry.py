@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -215,9 +215,7 @@ def _is_i3d(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) ->
 def _digit_share(kind: str) -> Score:
     """Class accuracy ("class") or identity ("identity") of the generated set, the real clips' beside it."""
     def hits(out: Outputs, labels: np.ndarray | None) -> np.ndarray | None:
-        if kind == "identity":
-            return stats.identity_hits(out["logits"])
-        return None if labels is None else stats.class_hits(out["logits"], labels)
+        return share_hits(f"digit_{'identity' if kind == 'identity' else 'class_accuracy'}", out, labels)
 
     def score(gen: Outputs, real: Outputs | None, ctx: Context, progress: bool) -> dict[str, Any]:
         if len(ctx.labels if ctx.labels is not None else gen["logits"]) != len(gen["logits"]):
@@ -236,11 +234,11 @@ def _identity_kept(gen: Outputs, real: Outputs | None, ctx: Context, progress: b
     """Share of generated frames showing the most frequent digit of the video's given frames; the real clips'
     value: the same for their frames at those positions."""
     level, given = ctx.ev.interval_level, list(ctx.cond_frames)
-    kept = stats.kept_hits(gen["logits"], given)  # [N, T - len(given)]
+    kept = share_hits("digit_identity_kept", gen, given=given)  # [N, T - len(given)]
     entry = {"computed": True, **stats.share_entry(kept, level), "given_frames": given, "split": ctx.ev.split,
              "per_frame": [round(float(v), 6) for v in kept.mean(0)]}  # along the generated frames (blocks)
     entry["n_generated"] = entry["n_videos"]
-    r = stats.share_entry(stats.kept_hits(real["logits"], given), level)
+    r = stats.share_entry(share_hits("digit_identity_kept", real, given=given), level)
     return {**entry, "real_value": r["value"], "real_interval": r["interval"], "n_real": r["n_videos"]}
 
 
@@ -290,15 +288,16 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 SHARES = ("digit_class_accuracy", "digit_identity", "digit_identity_kept")
 
 
-def share_hits(name: str, out: Outputs, ctx: Context) -> np.ndarray | None:
-    """bool [N, T'] of the share metric ``name`` (:data:`SHARES`) for the digit outputs ``out`` of a set, or None
-    (class accuracy of a set without class labels)."""
+def share_hits(name: str, out: Outputs, labels: np.ndarray | None = None, given: Sequence[int] = ()
+               ) -> np.ndarray | None:
+    """bool [N, T'] of the share metric ``name`` (:data:`SHARES`) for the digit outputs ``out`` of a set: its
+    class ``labels`` [N] (class accuracy; None without: None) or its ``given`` frames (identity kept)."""
     if name == "digit_class_accuracy":
-        return None if ctx.labels is None else stats.class_hits(out["logits"], ctx.labels)
+        return None if labels is None else stats.class_hits(out["logits"], labels)
     if name == "digit_identity":
         return stats.identity_hits(out["logits"])
     if name == "digit_identity_kept":
-        return stats.kept_hits(out["logits"], list(ctx.cond_frames))
+        return stats.kept_hits(out["logits"], list(given))
     raise KeyError(f"{name!r} is not a share metric (known: {', '.join(SHARES)})")
 
 
