@@ -120,9 +120,8 @@ def read_points(path: Path) -> tuple[list[dict[str, Any]], dict[str, float | Non
 
 def write_points(path: Path, rows: list[dict[str, Any]], rates: dict[str, float | None]) -> None:
     """Write ``rows`` to ``path`` (atomically), keeping the recorded rows of the pilots not in ``rows``."""
-    kept = read_points(path)[0] if path.is_file() else []
+    kept, old_rates = read_points(path) if path.is_file() else ([], {})
     names = {r["pilot"] for r in rows}
-    old_rates = read_points(path)[1] if path.is_file() else {}
     lines = [point_row(r, old_rates.get(r["pilot"])) for r in kept if r["pilot"] not in names]
     lines += [point_row(r, rates.get(r["pilot"])) for r in rows]
     tmp = path.with_name(path.name + ".tmp")
