@@ -1,4 +1,5 @@
-"""``vdm info FILE...``: what a file of a run is and what it holds, without loading more than its header.
+"""``vdm info FILE...``: what a file of a run is and what it holds (a sample set's videos are not read, only their
+shape; a torch file is loaded whole, weights-only).
 
 Knows every file the pipeline writes: an export (``models/<run>.pt``: step, network, parameters, diffusion), a
 training state (``train/<run>/checkpoints/state-*.pt``), the digit classifier, a sample set or chunk
