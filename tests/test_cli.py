@@ -76,3 +76,16 @@ def test_version_names_the_package_version_and_the_installed_distribution_agrees
     assert capsys.readouterr().out.strip() == f"vdm {vdm.__version__}"
     # the distribution is installed under its own name (PyPI's "vdm" is another project), at the same version
     assert metadata.version("vdm-pipeline") == vdm.__version__
+
+
+def test_train_help_parses_before_importing_torch(tmp_path):
+    """`vdm train --help` answers from the flags alone: torch (seconds to import) is not loaded."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom vdm.__main__ import main\ntry:\n    main(['train', '--help'])\n"
+            "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print('TORCH_LOADED' if 'torch' in sys.modules else 'TORCH_NOT_LOADED')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "example: vdm train --config" in out
+    assert out.strip().endswith("TORCH_NOT_LOADED"), out[-300:]

@@ -3,7 +3,16 @@
     vdm train --config CFG.yaml --workdir DIR --export OUT.pt [--executor local|debug|slurm]
               [--set key.sub=value ...] [--dry-run] [--quiet]
 
-Flags only: the job, its executor and the wait are :mod:`vdm.train.launch`.
+Flags only: the job, its executor and the wait are :mod:`vdm.train.launch`, imported after the flags
+are parsed, so that ``vdm train --help`` and a bad flag answer without importing torch.
+
+Example (the embedded default's main arm, locally):
+
+    vdm train --config config/config.yaml --workdir results/mmnist/train/img4 \
+              --export results/mmnist/exports/img4.pt
+
+Outputs: the training state, CSV log, TensorBoard events and sample grids under ``--workdir``; the EMA
+weights in ``--export``.
 """
 
 from __future__ import annotations
@@ -14,13 +23,14 @@ from pathlib import Path
 
 from vdm.cliargs import EXIT_FAILED, add_config_flags, config_from_args, fail, print_dry_run
 from vdm.config import ConfigError
-from vdm.train.launch import submit_and_wait
-from vdm.train.loop import LOCK_NAME
 from vdm.utils.io import WorkdirBusy, WorkdirLock
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vdm train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="vdm train", description=__doc__.split("\n\n")[0].replace("``", ""),
+                                epilog="example: vdm train --config config/config.yaml --workdir WORKDIR "
+                                       "--export EXPORT.pt  (state, log, TensorBoard and sample grids go "
+                                       "to WORKDIR; the EMA weights to EXPORT.pt)")
     add_config_flags(p)
     p.add_argument("--workdir", required=True, help="training state folder (resumed from if it holds a state)")
     p.add_argument("--export", default=None, help="where to write the export (EMA weights + model config)")
@@ -40,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail("vdm train", e)
     if args.dry_run:
         return print_dry_run(cfg)
+    from vdm.train.launch import submit_and_wait  # torch and submitit: after parsing (fast --help)
+    from vdm.train.loop import LOCK_NAME
+
     workdir = Path(args.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
 
