@@ -78,7 +78,7 @@ def test_version_names_the_package_version_and_the_installed_distribution_agrees
     assert metadata.version("vdm-pipeline") == vdm.__version__
 
 
-def test_train_help_parses_before_importing_torch(tmp_path):
+def test_train_help_parses_before_importing_torch():
     """`vdm train --help` answers from the flags alone: torch (seconds to import) is not loaded."""
     import subprocess
     import sys
@@ -87,5 +87,7 @@ def test_train_help_parses_before_importing_torch(tmp_path):
             "except SystemExit as e:\n    assert e.code == 0, e.code\n"
             "print('TORCH_LOADED' if 'torch' in sys.modules else 'TORCH_NOT_LOADED')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
-    assert "example: vdm train --config" in out
+    assert "Example (the embedded default's main arm, locally):" in out
+    assert "vdm train --config config/config.yaml --workdir" in out
+    assert "Outputs: the training state" in out
     assert out.strip().endswith("TORCH_NOT_LOADED"), out[-300:]

@@ -8,7 +8,7 @@ are parsed, so that ``vdm train --help`` and a bad flag answer without importing
 
 Example (the embedded default's main arm, locally):
 
-    vdm train --config config/config.yaml --workdir results/mmnist/train/img4 \
+    vdm train --config config/config.yaml --workdir results/mmnist/train/img4 \\
               --export results/mmnist/exports/img4.pt
 
 Outputs: the training state, CSV log, TensorBoard events and sample grids under ``--workdir``; the EMA
@@ -27,10 +27,10 @@ from vdm.utils.io import WorkdirBusy, WorkdirLock
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vdm train", description=__doc__.split("\n\n")[0].replace("``", ""),
-                                epilog="example: vdm train --config config/config.yaml --workdir WORKDIR "
-                                       "--export EXPORT.pt  (state, log, TensorBoard and sample grids go "
-                                       "to WORKDIR; the EMA weights to EXPORT.pt)")
+    paragraphs = __doc__.replace("``", "").split("\n\n")  # plain text: no RST quotes
+    # the docstring's example and outputs, as written there (one text for the module's docs and --help)
+    p = argparse.ArgumentParser(prog="vdm train", description=paragraphs[0], epilog="\n\n".join(paragraphs[-3:]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_flags(p)
     p.add_argument("--workdir", required=True, help="training state folder (resumed from if it holds a state)")
     p.add_argument("--export", default=None, help="where to write the export (EMA weights + model config)")
